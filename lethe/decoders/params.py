@@ -7,6 +7,8 @@ Example:
     >>> p = SamplingParams(max_tokens=16, temperature=0.0, stop=("\\n\\n",))
     >>> p.greedy
     True
+    >>> SamplingParams(default_max_tokens=512).max_tokens is None  # clamp to the context left
+    True
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ MAX_TOP_LOGPROBS = 20
 class SamplingParams:
     """How to pick tokens for one request.
 
-    ``max_tokens`` is per choice. ``temperature == 0`` means greedy. ``top_k == 0`` disables
+    ``max_tokens`` is per choice and binding: a request whose prompt plus ``max_tokens`` does not
+    fit the context window is refused. When it is None, ``default_max_tokens`` applies instead,
+    clamped to the context left; when both are None the completion may fill the context. ``temperature == 0`` means greedy. ``top_k == 0`` disables
     top-k. ``logit_bias`` maps token id to an additive bias in [-100, 100]; -100 bans the token.
     ``seed`` makes sampling reproducible: the same seed and request give the same output.
     """
 
-    max_tokens: int
+    max_tokens: int | None = None
+    default_max_tokens: int | None = None
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
@@ -55,7 +60,16 @@ class SamplingParams:
 
     def _check(self) -> None:
         checks: list[tuple[bool, str, str]] = [
-            (self.max_tokens >= 1, "max_tokens", "max_tokens must be at least 1"),
+            (
+                self.max_tokens is None or self.max_tokens >= 1,
+                "max_tokens",
+                "max_tokens must be at least 1",
+            ),
+            (
+                self.default_max_tokens is None or self.default_max_tokens >= 1,
+                "max_tokens",
+                "default_max_tokens must be at least 1",
+            ),
             (0.0 <= self.temperature <= 2.0, "temperature", "temperature must be in [0, 2]"),
             (0.0 < self.top_p <= 1.0, "top_p", "top_p must be in (0, 1]"),
             (self.top_k >= 0, "top_k", "top_k must be 0 (off) or positive"),
