@@ -10,8 +10,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, fields
-from typing import AsyncIterator, Protocol, Sequence
+from typing import Protocol
 
 from lethe.decoders.output import GenerationOutput
 from lethe.decoders.processors import ProcessorFactory
@@ -42,7 +43,8 @@ class Capabilities:
             raise ConfigurationError(f"unknown capabilities: {', '.join(unknown)}")
         missing = [n for n in names if not getattr(self, n)]
         if missing:
-            raise ConfigurationError(f"the engine lacks required capabilities: {', '.join(missing)}")
+            needed = ", ".join(missing)
+            raise ConfigurationError(f"the engine lacks required capabilities: {needed}")
 
 
 @dataclass(frozen=True, slots=True)

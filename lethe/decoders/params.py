@@ -13,9 +13,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from lethe.errors import InvalidRequest
 
@@ -29,8 +29,9 @@ class SamplingParams:
 
     ``max_tokens`` is per choice and binding: a request whose prompt plus ``max_tokens`` does not
     fit the context window is refused. When it is None, ``default_max_tokens`` applies instead,
-    clamped to the context left; when both are None the completion may fill the context. ``temperature == 0`` means greedy. ``top_k == 0`` disables
-    top-k. ``logit_bias`` maps token id to an additive bias in [-100, 100]; -100 bans the token.
+    clamped to the context left; when both are None the completion may fill the context.
+    ``temperature == 0`` means greedy. ``top_k == 0`` disables top-k. ``logit_bias`` maps token
+    id to an additive bias in [-100, 100]; -100 bans the token.
     ``seed`` makes sampling reproducible: the same seed and request give the same output.
     """
 

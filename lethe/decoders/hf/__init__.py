@@ -1,4 +1,4 @@
-"""The ``hf`` engine: transformers models (directory or GGUF) decoded by Lethe's own batched loop."""
+"""The ``hf`` engine: transformers models (directory or GGUF), decoded by our batched loop."""
 
 from lethe.decoders.hf.config import HFEngineConfig
 

@@ -24,6 +24,7 @@ class HFEngineConfig:
     ``tokenizer``: a directory to take the tokenizer from, when not beside the model.
     ``served_model_name``: the id clients put in ``model``; derived from the file when None.
     ``dtype``: ``auto`` picks bfloat16 on CPUs with native bf16 support, else float32.
+    ``device``: ``auto`` (first CUDA device, else CPU), ``cpu``, ``cuda``, ``cuda:1``...
     ``threads``: torch intra-op threads; None keeps torch's default.
     ``max_batch_size``: rows decoded together in one step (continuous batching).
     ``max_waiting``: requests admitted but not yet running; one more is refused (Overloaded).
@@ -36,6 +37,7 @@ class HFEngineConfig:
     tokenizer: str | Path | None = None
     served_model_name: str | None = None
     dtype: DType = "auto"
+    device: str = "auto"
     threads: int | None = None
     max_batch_size: int = 8
     max_waiting: int = 64
