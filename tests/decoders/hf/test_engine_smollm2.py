@@ -89,7 +89,9 @@ def test_stop_string_split_across_tokens(engine, smollm2):
     assert finish == "stop"
 
 
-@pytest.mark.parametrize("text", ["Emoji 🙂👍🏽 and 日本語, Ελληνικά, naïve café.", "€100 — “quoted” ✓"])
+@pytest.mark.parametrize(
+    "text", ["Emoji 🙂👍🏽 and 日本語, Ελληνικά, naïve café.", "€100 — “quoted” ✓"]
+)
 def test_multibyte_characters_split_over_tokens_never_break(engine, smollm2, text):
     backend = smollm2.tokenizer.backend_tokenizer
     ids = backend.encode(text).ids

@@ -1,0 +1,91 @@
+"""The app factory: ``create_app(settings, engine=None) -> FastAPI``.
+
+Nothing happens at import time. ``create_app`` only wires routes, error handlers and
+middleware; the engine is built (when not injected) and its model loaded by the lifespan, in a
+background thread, so ``/healthz`` answers at once and ``/readyz`` turns 200 when the model is
+ready. On shutdown the engine is closed.
+
+Routers are listed in :data:`ROUTERS`; a later surface (the admin API) adds its router there.
+
+Example:
+    >>> app = create_app(Settings(), engine=my_engine)           # doctest: +SKIP
+    >>> uvicorn.run(app)                                          # doctest: +SKIP
+    $ uvicorn --factory lethe.gateway.app:create_app              # settings from the environment
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+
+import lethe
+from lethe.decoders import Engine
+from lethe.gateway.body_limit import BodyLimitMiddleware
+from lethe.gateway.engines import build_engine
+from lethe.gateway.errors import install_error_handlers
+from lethe.gateway.request_context import RequestContextMiddleware
+from lethe.gateway.routes import health, openai
+from lethe.gateway.runtime import Runtime
+from lethe.gateway.settings import Settings, get_settings
+
+ROUTERS: tuple[APIRouter, ...] = (health.router, openai.router)
+
+DESCRIPTION = (
+    "Lethe: an OpenAI-compatible gateway that makes a served LLM forget targets at inference "
+    "time. See docs/api.md."
+)
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """A new app serving ``engine`` (built from ``settings`` at start-up when None)."""
+    settings = settings if settings is not None else get_settings()
+    app = FastAPI(
+        title="Lethe",
+        version=lethe.__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan(settings, engine),
+        strict_content_type=False,  # a JSON body without a Content-Type is still parsed
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)  # outermost: ids and access log for all
+    app.openapi = lambda: _openapi_schema(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema without its 422 responses: validation errors are 400s here."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        for path in schema["paths"].values():
+            for operation in path.values():
+                operation["responses"].pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _lifespan(
+    settings: Settings, engine: Engine | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        runtime = Runtime.start(settings, engine if engine is not None else build_engine(settings))
+        try:
+            yield {"runtime": runtime}
+        finally:
+            runtime.close()
+
+    return lifespan

@@ -1,0 +1,1 @@
+"""HTTP routes. Each module holds one ``router``; :mod:`lethe.gateway.app` mounts them."""

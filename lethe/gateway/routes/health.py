@@ -1,0 +1,33 @@
+"""Probes: ``/healthz`` (liveness, answers while the model loads) and ``/readyz``.
+
+Example:
+    >>> httpx.get("http://127.0.0.1:8000/readyz").status_code   # doctest: +SKIP
+    200
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from lethe.errors import Unavailable
+from lethe.gateway.dependencies import RuntimeDep
+from lethe.gateway.protocol import ErrorResponse
+from lethe.gateway.protocol.health import Liveness, Readiness
+
+router = APIRouter(tags=["health"])
+UNAVAILABLE = {503: {"model": ErrorResponse, "description": "Not ready, or the load failed"}}
+
+
+@router.get("/healthz", response_model=Liveness, responses=UNAVAILABLE)
+async def healthz(runtime: RuntimeDep) -> Liveness:
+    """Liveness: 200 while the process is sound, 503 once the model has failed to load."""
+    if runtime.loader.state == "failed":
+        raise Unavailable("The model failed to load; see the server log.")
+    return Liveness()
+
+
+@router.get("/readyz", response_model=Readiness, responses=UNAVAILABLE)
+async def readyz(runtime: RuntimeDep) -> Readiness:
+    """Readiness: 200 with the model id once requests are served, 503 before."""
+    runtime.loader.require_ready()
+    return Readiness(model=runtime.engine.model_id)

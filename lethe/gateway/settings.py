@@ -1,0 +1,208 @@
+"""Gateway settings: defaults < YAML file < ``LETHE_*`` environment < explicit values (CLI flags).
+
+The YAML file is named by the ``config`` setting itself: ``LETHE_CONFIG=/etc/lethe.yaml`` in the
+environment, or ``--config`` on the command line (passed in as an explicit value). Unknown keys
+and invalid values fail with a :class:`~lethe.errors.ConfigurationError` that names the setting.
+
+Example:
+    >>> s = Settings(port=9000, api_keys=["k1"])
+    >>> s.host, s.port, s.model_cache_dir.name
+    ('127.0.0.1', 9000, 'model-cache')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from lethe.decoders.hf.config import DType, HFEngineConfig
+from lethe.errors import ConfigurationError
+
+ENV_PREFIX = "LETHE_"
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class Settings(BaseSettings):
+    """Everything ``lethe serve`` can be configured with; see docs/api.md for the OpenAI surface.
+
+    ``model`` None serves the embedded default (SmolLM2-135M-Instruct). ``api_keys`` empty
+    means the OpenAI API needs no key. ``default_max_tokens`` applies to chat requests that
+    give no ``max_tokens``. ``max_body_bytes`` bounds a request body (413 above it).
+    ``request_timeout_s`` None means no deadline.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    config: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    engine: str = "hf"
+    model: str | None = None
+    tokenizer: str | None = None
+    served_model_name: str | None = None
+    dtype: DType = "auto"
+    device: str = "auto"
+    threads: int | None = Field(default=None, ge=1)
+    max_batch_size: int = Field(default=8, ge=1)
+    max_waiting: int = Field(default=64, ge=0)
+    max_model_len: int | None = Field(default=None, ge=16)
+    default_max_tokens: int = Field(default=512, ge=1)
+    max_n: int = Field(default=8, ge=1)
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_key: str | None = None
+    data_dir: Path = Path("./lethe-data")
+    model_cache: bool = True
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
+    log_level: LogLevel = "info"
+    log_bodies: bool = False
+    request_timeout_s: float | None = Field(default=None, gt=0)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        """Accept ``LETHE_API_KEYS`` as a JSON list or as comma-separated keys."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [key.strip() for key in text.split(",") if key.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where dequantised GGUF weights are cached: ``<data_dir>/model-cache``."""
+        return self.data_dir / "model-cache"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit values win over the environment, which wins over the YAML file."""
+        return (
+            init_settings,
+            env_settings,
+            YamlFileSource(settings_cls, init_settings, env_settings),
+        )
+
+
+class YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by the ``config`` setting (explicit value or ``LETHE_CONFIG``)."""
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+    ) -> None:
+        super().__init__(settings_cls)
+        self._init_settings = init_settings
+        self._env_settings = env_settings
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: :meth:`__call__` returns the whole file at once."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = self._init_settings().get("config") or self._env_settings().get("config")
+        return read_yaml_settings(Path(path)) if path else {}
+
+
+def read_yaml_settings(path: Path) -> dict[str, Any]:
+    """The mapping at the top of a YAML settings file; a clear error when it is not one."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigurationError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"config file {path} is not valid YAML{_where(exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"config file {path} must hold a mapping of settings")
+    return data
+
+
+def _where(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    place = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{place}: {problem}" if problem else place
+
+
+def load_settings(**values: Any) -> Settings:
+    """Build :class:`Settings`; ``values`` are explicit settings (CLI flags), None ones skipped.
+
+    Raises :class:`ConfigurationError` naming the first bad setting, never a pydantic traceback.
+    """
+    given = {key: value for key, value in values.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc, given)) from None
+
+
+def _source(field: str, given: dict[str, Any]) -> str:
+    """Where a setting came from, for error messages: a flag, the environment or the file."""
+    env = f"{ENV_PREFIX}{field.upper()}"
+    config = given.get("config") or os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if field in given:
+        return ""
+    if env in os.environ:
+        return f" (set through {env})"
+    return f" (in {config})" if config else ""
+
+
+def _describe(exc: ValidationError, given: dict[str, Any]) -> str:
+    error = exc.errors()[0]
+    name = ".".join(str(part) for part in error["loc"]) or "settings"
+    source = _source(name.split(".")[0], given)
+    if error["type"] == "extra_forbidden":
+        return f"unknown setting '{name}'{source}"
+    return f"invalid setting '{name}'{source}: {error['msg']}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once (environment and ``LETHE_CONFIG``)."""
+    return load_settings()
+
+
+def to_hf_config(settings: Settings) -> HFEngineConfig:
+    """The ``hf`` engine's configuration, taken from the gateway settings."""
+    return HFEngineConfig(
+        model=settings.model,
+        tokenizer=settings.tokenizer,
+        served_model_name=settings.served_model_name,
+        dtype=settings.dtype,
+        device=settings.device,
+        threads=settings.threads,
+        max_batch_size=settings.max_batch_size,
+        max_waiting=settings.max_waiting,
+        max_model_len=settings.max_model_len,
+        cache_dir=settings.model_cache_dir if settings.model_cache else None,
+    )
