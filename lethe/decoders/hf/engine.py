@@ -81,7 +81,9 @@ class HFEngine:
         return self._loaded
 
     def load(self) -> None:
-        """Load the model and start the worker thread (blocking)."""
+        """Load the model and start the worker thread (blocking); a no-op when already loaded."""
+        if self._scheduler is not None:
+            return
         if self._config.threads:
             torch.set_num_threads(self._config.threads)
         self._start(load_model(self._config))
