@@ -7,10 +7,13 @@ envelope), in one place. Guards and engines never raise HTTP errors.
      ├── InvalidRequest            a request parameter is wrong (HTTP 400)
      │    ├── ContextLengthExceeded    prompt (+ max_tokens) does not fit the context window
      │    └── UnsupportedFeature       a valid OpenAI feature this deployment does not offer
+     ├── AuthenticationError       no API key, or a wrong one (HTTP 401)
+     ├── PermissionDenied          a valid key without the right to do this (HTTP 403)
      ├── NotFound                  an unknown model or object (HTTP 404)
      ├── Conflict                  the object exists already / version mismatch (HTTP 409)
      ├── Overloaded                the admission queue is full (HTTP 429)
      ├── Unavailable               not ready yet, or shutting down (HTTP 503)
+     ├── Timeout                   the request ran past its deadline (HTTP 504)
      ├── ConfigurationError        a configuration that cannot work; raised at start-up
      └── EngineError               the model failed while generating (HTTP 500)
 
@@ -59,6 +62,18 @@ class UnsupportedFeature(InvalidRequest):
     default_code = "unsupported_feature"
 
 
+class AuthenticationError(LetheError):
+    """The request has no API key, or not a valid one."""
+
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(LetheError):
+    """The key is valid but may not do this (a chat key on the admin API, say)."""
+
+    default_code = "permission_denied"
+
+
 class NotFound(LetheError):
     """The model or object named in the request does not exist."""
 
@@ -81,6 +96,12 @@ class Unavailable(LetheError):
     """The service is not ready yet (model loading) or is shutting down."""
 
     default_code = "unavailable"
+
+
+class Timeout(LetheError):
+    """The request ran past its deadline."""
+
+    default_code = "timeout"
 
 
 class ConfigurationError(LetheError):

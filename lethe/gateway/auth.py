@@ -15,8 +15,8 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from lethe.errors import AuthenticationError
 from lethe.gateway.dependencies import RuntimeDep
-from lethe.gateway.errors import InvalidApiKey
 
 bearer = HTTPBearer(auto_error=False, description="One of the server's API keys.")
 
@@ -35,8 +35,8 @@ async def require_api_key(
     if not keys:
         return
     if credentials is None:
-        raise InvalidApiKey(
+        raise AuthenticationError(
             "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'."
         )
     if not key_matches(credentials.credentials, keys):
-        raise InvalidApiKey("Incorrect API key provided.")
+        raise AuthenticationError("Incorrect API key provided.")

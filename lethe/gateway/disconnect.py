@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 from starlette.types import Receive
 
-from lethe.gateway.errors import ClientDisconnected, RequestTimedOut
+from lethe.errors import Timeout
+from lethe.gateway.errors import ClientDisconnected
 
 T = TypeVar("T")
 
@@ -35,7 +36,7 @@ async def cancel_on_disconnect(
 ) -> T:
     """``await work``, cancelled when the client disconnects or after ``timeout`` seconds.
 
-    Raises :class:`ClientDisconnected` or :class:`RequestTimedOut` in those cases; the work's own
+    Raises :class:`ClientDisconnected` or :class:`Timeout` in those cases; the work's own
     exceptions propagate unchanged.
     """
     task = asyncio.ensure_future(work)
@@ -54,4 +55,4 @@ async def cancel_on_disconnect(
         return task.result()
     if watcher in done:
         raise ClientDisconnected()
-    raise RequestTimedOut(f"The request took longer than {timeout} seconds.")
+    raise Timeout(f"The request took longer than {timeout} seconds.")

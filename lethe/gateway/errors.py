@@ -4,12 +4,13 @@
      ├── InvalidRequest                  400     invalid_request_error
      │    ├── ContextLengthExceeded      400     invalid_request_error (context_length_exceeded)
      │    └── UnsupportedFeature         400     invalid_request_error (unsupported_feature)
-     ├── InvalidApiKey (gateway)         401     authentication_error (invalid_api_key)
+     ├── AuthenticationError             401     authentication_error (invalid_api_key)
+     ├── PermissionDenied                403     permission_error
      ├── NotFound                        404     not_found_error (model_not_found for models)
      ├── Conflict                        409     conflict_error
      ├── Overloaded                      429     rate_limit_error, Retry-After
      ├── Unavailable                     503     service_unavailable_error, Retry-After
-     ├── RequestTimedOut (gateway)       504     timeout_error
+     ├── Timeout                         504     timeout_error
      └── ConfigurationError, EngineError 500     server_error (generic message; logged)
     RequestValidationError (pydantic)    400     invalid_request_error (param = field path)
     HTTPException (routing, body size)   404 / 405 / 413 in the envelope
@@ -34,11 +35,14 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from lethe.errors import (
+    AuthenticationError,
     Conflict,
     InvalidRequest,
     LetheError,
     NotFound,
     Overloaded,
+    PermissionDenied,
+    Timeout,
     Unavailable,
 )
 from lethe.gateway.logs import kv
@@ -48,18 +52,6 @@ logger = logging.getLogger(__name__)
 
 CLIENT_CLOSED_REQUEST = 499
 """Status logged for a request whose client went away (nginx's convention; never sent)."""
-
-
-class InvalidApiKey(LetheError):
-    """The request has no API key, or not a valid one."""
-
-    default_code = "invalid_api_key"
-
-
-class RequestTimedOut(LetheError):
-    """The request ran past ``request_timeout_s``."""
-
-    default_code = "timeout"
 
 
 class BodyTooLarge(HTTPException):
@@ -87,12 +79,13 @@ class ErrorKind:
 _SERVER_ERROR = ErrorKind(500, "server_error", expose=False)
 _KINDS: dict[type[LetheError], ErrorKind] = {
     InvalidRequest: ErrorKind(400, "invalid_request_error"),
-    InvalidApiKey: ErrorKind(401, "authentication_error", {"WWW-Authenticate": "Bearer"}),
+    AuthenticationError: ErrorKind(401, "authentication_error", {"WWW-Authenticate": "Bearer"}),
+    PermissionDenied: ErrorKind(403, "permission_error"),
     NotFound: ErrorKind(404, "not_found_error"),
     Conflict: ErrorKind(409, "conflict_error"),
     Overloaded: ErrorKind(429, "rate_limit_error", {"Retry-After": "1"}),
     Unavailable: ErrorKind(503, "service_unavailable_error", {"Retry-After": "1"}),
-    RequestTimedOut: ErrorKind(504, "timeout_error"),
+    Timeout: ErrorKind(504, "timeout_error"),
 }
 _HTTP_CODES = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}
 

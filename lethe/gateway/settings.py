@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _n_fits_the_batch(self) -> Settings:
+        """Every choice of a request decodes in the running batch, so n cannot exceed it."""
+        if self.max_n > self.max_batch_size:
+            raise ValueError(
+                f"max_n ({self.max_n}) must not exceed max_batch_size ({self.max_batch_size})"
+            )
+        return self
 
     @property
     def model_cache_dir(self) -> Path:

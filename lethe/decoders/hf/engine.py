@@ -89,6 +89,7 @@ class HFEngine:
         self._start(load_model(self._config))
 
     def _start(self, loaded: LoadedModel) -> None:
+        _warm_up(loaded)
         self._loaded = loaded
         self._encoder = PromptEncoder(loaded.tokenizer)
         scheduler = Scheduler(
@@ -167,3 +168,12 @@ class HFEngine:
                 )
             return params.max_tokens
         return min(params.default_max_tokens or room, room)
+
+
+def _warm_up(loaded: LoadedModel) -> None:
+    """One tiny prefill and decode step, so that the first request does not pay for lazy
+    initialisation (kernel selection, allocator growth): readiness means warm."""
+    ids = torch.tensor([[1, 2, 3, 4]], device=loaded.device)
+    with torch.inference_mode():
+        out = loaded.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        loaded.model(input_ids=ids[:, :1], cache=out.past_key_values, logits_to_keep=1)

@@ -112,7 +112,9 @@ def choose_device(name: str) -> torch.device:
 def load_model(config: HFEngineConfig) -> LoadedModel:
     """Load the configured model and tokenizer, using the GGUF cache when one is configured."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     path = resolve_model_path(config.model)
     device = choose_device(config.device)
     dtype = choose_dtype(config.dtype, device)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import socket
 from typing import Any
 
@@ -50,6 +51,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, bind, build and serve; returns when the server stops."""
+    # A server's log is no terminal: no progress bars from hub or GGUF loading (tqdm reads
+    # TQDM_DISABLE when it is first imported, which is below this line).
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # Imported here so that `lethe --help` does not pay for torch and FastAPI.
     from lethe.gateway.engines import preflight_engine
     from lethe.gateway.settings import load_settings

@@ -17,8 +17,7 @@ import time
 from typing import ClassVar
 
 from lethe.decoders import Engine, SamplingParams
-from lethe.errors import NotFound, UnsupportedFeature
-from lethe.gateway.errors import RequestTimedOut
+from lethe.errors import NotFound, Timeout, UnsupportedFeature
 from lethe.gateway.ids import new_completion_id, system_fingerprint
 from lethe.gateway.logs import kv
 from lethe.gateway.pipeline import Pipeline
@@ -110,6 +109,6 @@ class GenerationServing:
 
 
 def check_deadline(deadline: float | None) -> None:
-    """Raise :class:`RequestTimedOut` once ``deadline`` has passed."""
+    """Raise :class:`Timeout` once ``deadline`` has passed."""
     if deadline is not None and time.monotonic() > deadline:
-        raise RequestTimedOut("The request ran past the server's time limit.")
+        raise Timeout("The request ran past the server's time limit.")
