@@ -1,100 +1,121 @@
-"""What the gateway itself costs per request, against a bare FastAPI route on the same server.
+"""Streaming through the HTTP gateway vs. calling the engine directly, on the real model.
 
-Both apps run on a live uvicorn server on loopback and are timed with the same httpx client,
-alternating rounds so that machine noise hits both alike. Lethe serves the scripted fake engine
-(no model time): what is left is parsing, validation, Turn building, response shaping, SSE and
-logging. The baseline route parses the same JSON body and returns a canned completion.
+The gateway runs as a deployment runs it: ``lethe serve`` in its own process (same model, same
+weights cache, same settings). The direct baseline is an engine in this process. Requests
+alternate between the two, so only one computes at a time and machine noise hits both alike;
+greedy, so both produce the same tokens. Reports time to first token (first content) and
+tokens/s after the first token. Targets: tokens/s ratio >= 0.95, added TTFT <= 5 ms p50.
 
-    python -m benchmarks.gateway_overhead [--requests 300] [--rounds 3]
+    python -m benchmarks.gateway_overhead [--tokens 96] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
 import time
-from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
-from benchmarks.common import load_average, median, percentile, save
-from lethe.gateway.app import create_app
-from lethe.gateway.settings import Settings
-from tests.gateway.fakes import FakeEngine
-from tests.gateway.live import LiveServer
-
-MODEL = "lethe-fake"
-BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello"}]}
-CANNED = {
-    "id": "chatcmpl-0",
-    "object": "chat.completion",
-    "created": 0,
-    "model": MODEL,
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "assistant", "content": "Hello world"},
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4},
-}
+from benchmarks.common import PROMPTS, load_average, load_embedded, median, save
+from lethe.decoders import Message, SamplingParams, Turn
+from lethe.decoders.hf.config import HFEngineConfig
+from lethe.decoders.hf.engine import HFEngine
+from tests.gateway.serve_process import ServeProcess
 
 
-def bare_app() -> FastAPI:
-    """The floor: a FastAPI route that reads the body and returns a canned completion."""
-    app = FastAPI()
+async def direct(engine: HFEngine, prompt: str, tokens: int) -> tuple[float, float, int]:
+    """(TTFT s, seconds after the first token, completion tokens) calling the engine."""
+    turn = Turn.chat(
+        "bench", [Message("user", prompt)], SamplingParams(max_tokens=tokens, temperature=0)
+    )
+    started = time.perf_counter()
+    first = None
+    usage = None
+    async for out in engine.generate(turn):
+        if first is None and out.text:
+            first = time.perf_counter()
+        usage = out.usage
+    assert first is not None and usage is not None
+    return first - started, time.perf_counter() - first, usage.completion_tokens
 
-    @app.post("/v1/chat/completions")
-    async def completions(body: dict[str, Any]) -> dict[str, Any]:
-        return CANNED
 
-    @app.get("/readyz")
-    async def ready() -> dict[str, str]:
-        return {"status": "ready"}
-
-    return app
-
-
-def timed(url: str, body: dict[str, Any], requests: int) -> list[float]:
-    """Milliseconds per request, sequential, on one keep-alive connection."""
-    samples = []
-    with httpx.Client(base_url=url, timeout=10) as client:
-        for _ in range(requests):
-            started = time.perf_counter()
-            response = client.post("/v1/chat/completions", json=body)
-            response.read()
-            response.raise_for_status()
-            samples.append((time.perf_counter() - started) * 1000)
-    return samples
+def over_http(
+    client: httpx.Client, model: str, prompt: str, tokens: int
+) -> tuple[float, float, int]:
+    """The same measurement for the request streamed through the gateway."""
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": tokens,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    started = time.perf_counter()
+    first = None
+    completion = 0
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if first is None and any(c["delta"].get("content") for c in chunk["choices"]):
+                first = time.perf_counter()
+            if chunk.get("usage"):
+                completion = chunk["usage"]["completion_tokens"]
+    assert first is not None
+    return first - started, time.perf_counter() - first, completion
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--tokens", type=int, default=96)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dtype", default="auto")
     args = parser.parse_args()
     logging.disable(logging.INFO)
-    lethe_app = create_app(Settings(default_max_tokens=16), engine=FakeEngine(model_id=MODEL))
-    runs: dict[str, list[float]] = {"bare": [], "lethe": [], "lethe_stream": []}
-    with LiveServer(bare_app()) as bare, LiveServer(lethe_app) as lethe:
-        for url in (bare.url, lethe.url):
-            timed(url, BODY, 20)  # warm-up
+    loaded = load_embedded(args.dtype)
+    engine = HFEngine.from_loaded(loaded, HFEngineConfig(max_batch_size=8))
+    runs: dict[str, dict[str, list[float]]] = {
+        "direct": {"ttft": [], "tps": []},
+        "http": {"ttft": [], "tps": []},
+    }
+    with (
+        ServeProcess(env={"LETHE_DTYPE": args.dtype}) as server,
+        httpx.Client(base_url=server.url, timeout=300) as client,
+    ):
+        asyncio.run(direct(engine, "warm up", 4))
+        over_http(client, engine.model_id, "warm up", 4)
         for _ in range(args.rounds):
-            runs["bare"] += timed(bare.url, BODY, args.requests)
-            runs["lethe"] += timed(lethe.url, BODY, args.requests)
-            runs["lethe_stream"] += timed(lethe.url, {**BODY, "stream": True}, args.requests)
+            for prompt in PROMPTS:
+                for name in ("direct", "http"):
+                    if name == "direct":
+                        ttft, rest, n = asyncio.run(direct(engine, prompt, args.tokens))
+                    else:
+                        ttft, rest, n = over_http(client, engine.model_id, prompt, args.tokens)
+                    runs[name]["ttft"].append(ttft * 1000)
+                    runs[name]["tps"].append((n - 1) / rest)
+                    print(f"{name:>6}: ttft {ttft * 1000:7.1f} ms, {(n - 1) / rest:6.1f} tok/s")
+    engine.close()
     result = {
         "load_average": load_average(),
-        **{f"{name}_ms_p50": round(median(v), 2) for name, v in runs.items()},
-        **{f"{name}_ms_p95": round(percentile(v, 95), 2) for name, v in runs.items()},
-        "added_ms_p50": round(median(runs["lethe"]) - median(runs["bare"]), 2),
-        "ratio_p50": round(median(runs["lethe"]) / median(runs["bare"]), 2),
+        "direct_ttft_ms_p50": round(median(runs["direct"]["ttft"]), 2),
+        "http_ttft_ms_p50": round(median(runs["http"]["ttft"]), 2),
+        "added_ttft_ms_p50": round(
+            median(runs["http"]["ttft"]) - median(runs["direct"]["ttft"]), 2
+        ),
+        "direct_tok_s_p50": round(median(runs["direct"]["tps"]), 2),
+        "http_tok_s_p50": round(median(runs["http"]["tps"]), 2),
+        "tok_s_ratio": round(median(runs["http"]["tps"]) / median(runs["direct"]["tps"]), 3),
     }
     for key, value in result.items():
         print(f"{key:>20}: {value}")
-    save("gateway_overhead", result)
+    print("targets: tok_s_ratio >= 0.95, added_ttft_ms_p50 <= 5")
+    print(f"saved {save('gateway_overhead', result)}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,72 @@
+"""``lethe serve`` as a real subprocess on a free loopback port, for tests and benchmarks that
+need the gateway exactly as it is deployed (its own process, its own engine)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL_CACHE_DATA = REPO / ".lethe-cache" / "serve-data"
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServeProcess:
+    """``with ServeProcess() as server:`` runs ``lethe serve`` until the block ends."""
+
+    def __init__(
+        self,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        data_dir: Path = MODEL_CACHE_DATA,
+        ready_timeout_s: float = 300.0,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._args = args
+        self._env = {**os.environ, "LETHE_DATA_DIR": str(data_dir), **(env or {})}
+        self._timeout = ready_timeout_s
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ServeProcess:
+        command = [sys.executable, "-m", "lethe.gateway.cli", "serve", "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            [*command, *self._args],
+            env=self._env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"lethe serve exited with {self.process.returncode}: {err}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.__exit__()
+        raise RuntimeError("lethe serve did not become ready in time")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
