@@ -65,6 +65,16 @@ class IncrementalDetokenizer:
         self._prefix_text = self._decode(self._prefix_offset, self._read_offset)
         return new
 
+    def restart(self, ids: Sequence[int]) -> None:
+        """Start over after a rollback: ``ids`` are all tokens so far (prompt and kept output).
+
+        Text already returned for them stays valid; decoding resumes after them.
+        """
+        self._ids = list(ids[-PROMPT_CONTEXT_TOKENS:])
+        self._prefix_offset = 0
+        self._read_offset = len(self._ids)
+        self._prefix_text = self._decode(0, self._read_offset)
+
     def _decode(self, start: int, end: int) -> str:
         if start >= end:
             return ""

@@ -54,3 +54,33 @@ class LogitsProcessor(Protocol):
 
 
 ProcessorFactory = Callable[[], LogitsProcessor]
+
+
+class TextMonitor(Protocol):
+    """Watches a sequence's decoded text for strings that must never be emitted.
+
+    The engine holds back the last ``hold(text)`` characters (rounded down to a token boundary)
+    and, when ``violation`` finds a completed match, rolls the sequence back to the first token
+    of the match and calls ``on_rollback`` so the monitor can ban that token at that position.
+    After ``max_rollbacks`` (``rollbacks`` counts those it caused) the choice ends with
+    ``refusal`` instead (when nothing was emitted yet) or where it stands. A monitor is usually
+    also the :class:`LogitsProcessor` that applies its bans.
+    """
+
+    max_rollbacks: int
+    rollbacks: int
+    refusal: str
+
+    def violation(self, text: str, start: int, *, final: bool) -> int | None:
+        """Offset of the earliest completed forbidden match in ``text[start:]``, or None."""
+        ...
+
+    def hold(self, text: str) -> int:
+        """How many trailing characters of ``text`` must not be emitted yet."""
+        ...
+
+    def on_rollback(self, position: int, token_id: int | None) -> None:
+        """The sequence was cut back to ``position`` output tokens. ``token_id`` is the token
+        that led into this monitor's match (ban it there), or None when another monitor caused
+        the rollback (only drop what depended on the removed tokens)."""
+        ...

@@ -74,23 +74,31 @@ class Job:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, error)
 
 
-def step_output(
-    seq: Sequence, step: Step, pick: Pick, usage: Usage, token_text: TokenTextFn
-) -> GenerationOutput | None:
-    """The output one sampled token yields for its choice, or None when there is nothing new."""
-    logprobs: tuple[TokenLogprob, ...] = ()
-    # The end-of-sequence token is not part of the completion, so it gets no logprob entry.
-    if pick.logprob is not None and pick.token_id not in seq.eos_token_ids:
-        logprobs = (_token_logprob(pick, token_text),)
-    if not step.text and not logprobs and step.finish_reason is None:
+def step_output(seq: Sequence, step: Step, usage: Usage) -> GenerationOutput | None:
+    """The output one appended token yields for its choice, or None when there is nothing new.
+
+    Log-probabilities travel as the tokens' notes, so they go out with their text and never
+    for a token that was rolled back.
+    """
+    if not step.text and not step.notes and step.finish_reason is None:
         return None
     return GenerationOutput(
         index=seq.index,
         text=step.text,
         usage=usage,
-        logprobs=logprobs,
+        logprobs=step.notes,
         finish_reason=step.finish_reason,
     )
+
+
+def token_note(seq: Sequence, pick: Pick, token_text: TokenTextFn) -> TokenLogprob | None:
+    """The note to keep with a sampled token: its log-probabilities, when asked for.
+
+    The end-of-sequence token is not part of the completion, so it gets none.
+    """
+    if pick.logprob is None or pick.token_id in seq.eos_token_ids:
+        return None
+    return _token_logprob(pick, token_text)
 
 
 def _token_logprob(pick: Pick, token_text: TokenTextFn) -> TokenLogprob:

@@ -144,6 +144,16 @@ class BatchKV:
         self.mask = torch.cat([self.mask, ones], dim=1)
         return self.mask
 
+    def rewind(self, row: int, columns: int) -> None:
+        """Take back ``row``'s last ``columns`` cache entries (a rollback of that row alone).
+
+        The entries are masked out rather than removed, so the other rows are untouched; the
+        row's position id moves back with them.
+        """
+        attended = self.mask[row].nonzero().squeeze(1)
+        self.mask[row, attended[len(attended) - columns :]] = 0
+        self.positions[row] -= columns
+
     def select(self, rows: list[int]) -> None:
         """Keep only ``rows`` (in that order) and drop the left columns no row attends to."""
         index = torch.tensor(rows, dtype=torch.long, device=self.mask.device)

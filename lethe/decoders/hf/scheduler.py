@@ -18,17 +18,16 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from typing import Any
 
 import torch
 
 from lethe.decoders.engine import EngineStats
-from lethe.decoders.hf.job import Job, step_output
+from lethe.decoders.hf.job import Job, step_output, token_note
 from lethe.decoders.hf.kv_cache import BatchKV, new_cache
 from lethe.decoders.hf.loader import LoadedModel
 from lethe.decoders.output import GenerationOutput
-from lethe.decoders.sampler import pick_tokens
-from lethe.decoders.sequence import Sequence
+from lethe.decoders.sampler import Pick, pick_tokens
+from lethe.decoders.sequence import Sequence, Step
 from lethe.decoders.token_text import TokenText
 from lethe.errors import EngineError, Overloaded, Unavailable
 
@@ -136,14 +135,18 @@ class Scheduler:
             logger.exception("event=prefill_failed request_id=%s", job.turn.request_id)
             job.fail(EngineError(f"generation failed: {type(exc).__name__}"))
             return
-        keep = self._advance(job, job.sequences, picks)
+        steps = self._advance(job, job.sequences, picks)
+        keep = [i for i, seq in enumerate(job.sequences) if not seq.finished]
         if keep:
             kv.select(keep)
+            first_row = self._kv.batch_size
             self._kv.merge(kv)
-            for i in keep:
+            for row, i in enumerate(keep, start=first_row):
                 self._rows.append(job.sequences[i])
                 self._row_jobs.append(job)
-                self._last.append(job.sequences[i].output_ids[-1])
+                self._last.append(job.sequences[i].last_input_id)
+                if steps[i].rewind:
+                    self._kv.rewind(row, steps[i].rewind)
 
     def _prefill(self, prompt_ids: list[int]) -> tuple[BatchKV, torch.Tensor]:
         length = len(prompt_ids)
@@ -203,22 +206,31 @@ class Scheduler:
             by_job.setdefault(id(job), []).append(row)
         for rows in by_job.values():
             job = self._row_jobs[rows[0]]
-            self._advance(job, [self._rows[r] for r in rows], [picks[r] for r in rows])
+            steps = self._advance(job, [self._rows[r] for r in rows], [picks[r] for r in rows])
+            for row, step in zip(rows, steps, strict=True):
+                if step.rewind:
+                    self._kv.rewind(row, step.rewind)
         for row, seq in enumerate(self._rows):
-            self._last[row] = seq.output_ids[-1]
+            self._last[row] = seq.last_input_id
         self._drop_rows()
 
-    def _advance(self, job: Job, seqs: list[Sequence], picks: list[Any]) -> list[int]:
-        """Append each pick to its sequence, post the job's outputs; return unfinished indices."""
+    def _advance(self, job: Job, seqs: list[Sequence], picks: list[Pick]) -> list[Step]:
+        """Append each pick to its sequence and post the job's outputs; return the steps.
+
+        A step with ``rewind`` took tokens back: the caller rewinds that row's cache.
+        """
         outputs: list[GenerationOutput] = []
-        steps = [seq.append(pick.token_id) for seq, pick in zip(seqs, picks, strict=True)]
+        steps = [
+            seq.append(pick.token_id, token_note(seq, pick, self._token_text))
+            for seq, pick in zip(seqs, picks, strict=True)
+        ]
         usage = job.usage()
-        for seq, step, pick in zip(seqs, steps, picks, strict=True):
-            output = step_output(seq, step, pick, usage, self._token_text)
+        for seq, step in zip(seqs, steps, strict=True):
+            output = step_output(seq, step, usage)
             if output is not None:
                 outputs.append(output)
         job.post(outputs)
-        return [i for i, seq in enumerate(seqs) if not seq.finished]
+        return steps
 
     def _drop_rows(self) -> None:
         keep = [
