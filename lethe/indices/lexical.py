@@ -122,6 +122,11 @@ class LexicalMatcher:
     def __len__(self) -> int:
         return sum(1 if isinstance(g, Pattern) else len(g) for g in self._groups)
 
+    def is_prefix(self, letters: str) -> bool:
+        """Whether folded ``letters`` begin (or are) some pattern's key: text that may still
+        become a mention once more arrives."""
+        return bool(self._groups) and bool(letters) and self._automaton.match(letters)
+
     def match(self, text: str | Folded) -> list[LexicalHit]:
         """All mentions in ``text`` (a string, or one already folded), ordered by position."""
         if not self._groups:
@@ -159,6 +164,33 @@ class LayeredMatcher:
     def max_pattern_length(self) -> int:
         """See :class:`LexicalMatcher`."""
         return max(self.base.max_pattern_length, self.delta.max_pattern_length)
+
+    def is_prefix(self, letters: str) -> bool:
+        """See :meth:`LexicalMatcher.is_prefix` (either layer)."""
+        return self.base.is_prefix(letters) or self.delta.is_prefix(letters)
+
+    def holdback(self, text: str) -> int:
+        """How many trailing characters of ``text`` could still become a mention.
+
+        A streaming filter releases everything before them. Only word starts count (a mention
+        never starts inside a word), so ordinary text is held back by a few characters at most.
+
+        >>> m = LayeredMatcher(LexicalMatcher([Pattern.compile("t", "name", "Einstein")]),
+        ...                    LexicalMatcher(), frozenset())
+        >>> m.holdback("I met Albert Ein"), m.holdback("I met Albert"), m.holdback("E-i-n")
+        (3, 0, 5)
+        """
+        if not text:
+            return 0
+        f = fold(text)
+        n = len(f.letters)
+        reach = max(self.base.max_key_length, self.delta.max_key_length)
+        for start in f.tok_start:
+            if start < n - reach:
+                continue
+            if self.is_prefix(f.letters[start:]):
+                return len(text) - f.original_span(start, start + 1)[0]
+        return 0
 
     def match(self, text: str | Folded) -> list[LexicalHit]:
         """Hits of both layers, without the base's hits for shadowed targets."""

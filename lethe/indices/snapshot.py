@@ -283,6 +283,11 @@ class IndexSnapshot:
         now = now or utc_now()
         return [h for h in self.lexical.match(text) if self.applies(h.target_id, tenant, now)]
 
+    def holdback(self, text: str) -> int:
+        """Trailing characters of ``text`` that may still become a mention of some target
+        (for a streaming output filter: release the rest)."""
+        return self.lexical.holdback(text)
+
     def scope(
         self,
         text: str,

@@ -147,3 +147,28 @@ def test_hit_is_frozen():
     hit = LexicalHit("t", "name", 0, 1, "x")
     with pytest.raises(AttributeError):
         hit.start = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "held"),
+    [
+        ("I met Albert Ein", 3),
+        ("I met Albert", 0),
+        ("I met Albert Einstein", 8),  # complete, but the next character decides
+        ("I met Albert Einstein.", 9),  # a mention (match() reports it); dots may spell on
+        ("E-i-n", 5),
+        ("the stone", 0),
+        ("Reinste", 0),  # inside a word: never the start of a mention
+        ("call 555-01", 6),
+        ("", 0),
+    ],
+)
+def test_holdback_keeps_only_what_may_still_become_a_mention(text, held):
+    from lethe.indices.lexical import LayeredMatcher, LexicalMatcher, Pattern
+
+    patterns = [
+        Pattern.compile("t", "name", "Einstein"),
+        Pattern.compile("p", "forbidden", "555-0142"),
+    ]
+    m = LayeredMatcher(LexicalMatcher([p for p in patterns if p]), LexicalMatcher(), frozenset())
+    assert m.holdback(text) == held

@@ -1,0 +1,200 @@
+"""The unlearning pipeline: scope → prompt techniques → decode with processors → output filter
+→ audit (DESIGN.md, "One request, end to end").
+
+One :class:`UnlearningPipeline` serves every request; per-request state lives in the
+generator's locals and in the request's :class:`Trace`. A request pins the registry snapshot it
+started with, so a change made mid-request never half-applies.
+
+- No target in scope: the turn goes to the engine untouched, with no processor at all, and only
+  the lexical output filter watches the stream (a few characters of hold-back).
+- A target whose policy is ``refuse`` in scope: the request is answered with the refusal and the
+  model is not run.
+- Otherwise each technique enabled by the in-scope targets adds its part to the request's plan.
+
+Example:
+    >>> config = UnlearningConfig.load()                              # doctest: +SKIP
+    >>> pipeline = UnlearningPipeline(engine, store, config, audit)  # doctest: +SKIP
+    >>> async for out in pipeline.generate(turn): ...               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from lethe.decoders import Engine, GenerationOutput, Turn, Usage
+from lethe.gateway.audit_writer import AuditWriter
+from lethe.gateway.unlearning_config import UnlearningConfig
+from lethe.guards.output_filter import FilterConfig, FilterHit, FilterScope, OutputFilter
+from lethe.guards.scope import ScopeClassifier, ScopeConfig, ScopeVerdict, TargetVerdict
+from lethe.guards.techniques import Plan, Technique, build_technique
+from lethe.indices import AuditEvent, IndexSnapshot, TargetStore
+
+
+@dataclass(slots=True)
+class Trace:
+    """What the pipeline did for one request: for audit events and the operator debug view."""
+
+    version: int | None = None
+    verdicts: tuple[TargetVerdict, ...] = ()
+    techniques: list[str] = field(default_factory=list)
+    hits: list[FilterHit] = field(default_factory=list)
+    rollbacks: int = 0
+    refused: bool = False
+    scope_ms: float = 0.0
+
+    def debug(self) -> dict[str, Any]:
+        """A JSON-able summary (target ids and decisions, never content)."""
+        return {
+            "registry_version": self.version,
+            "scope_ms": round(self.scope_ms, 2),
+            "targets": [
+                {
+                    "id": v.target.id,
+                    "decision": v.decision,
+                    "lexical": v.lexical,
+                    "semantic": None if v.semantic is None else round(v.semantic, 4),
+                    "threshold": v.threshold,
+                }
+                for v in self.verdicts
+            ],
+            "techniques": sorted(set(self.techniques)),
+            "rollbacks": self.rollbacks,
+            "filter_hits": [
+                {"choice": h.index, "target": h.target_id, "technique": h.technique}
+                for h in self.hits
+            ],
+            "refused": self.refused,
+        }
+
+
+class UnlearningPipeline:
+    """The request pipeline with unlearning (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: TargetStore,
+        config: UnlearningConfig,
+        audit: AuditWriter | None = None,
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self.config = config
+        self._audit = audit
+        self._techniques: list[Technique] = [
+            build_technique(spec.type, spec.params) for spec in config.techniques
+        ]
+        for technique in self._techniques:
+            engine.capabilities.require(*technique.requires)
+        scope = ScopeConfig(
+            k=config.scope.k, thresholds={**ScopeConfig().thresholds, **config.scope.thresholds}
+        )
+        self._classifier = ScopeClassifier(store, scope)
+        self._filter = OutputFilter(
+            FilterConfig(
+                semantic_margin=config.output_filter.semantic_margin,
+                finish_reason=config.finish_reason,
+            ),
+            store.embedder,
+        )
+
+    def generate(self, turn: Turn, trace: Trace | None = None) -> AsyncIterator[GenerationOutput]:
+        """Stream ``turn``'s outputs through every stage (same contract as the engine's)."""
+        return self._run(turn, trace if trace is not None else Trace())
+
+    async def _run(self, turn: Turn, trace: Trace) -> AsyncIterator[GenerationOutput]:
+        started = time.perf_counter()
+        snapshot = self._store.snapshot
+        verdict = await self._classify(turn, snapshot)
+        trace.version = snapshot.version
+        trace.verdicts = verdict.verdicts
+        trace.scope_ms = verdict.elapsed_ms
+        if verdict.refused:
+            trace.refused = True
+            self._record(turn, trace, started)
+            for out in self._refusal(turn, verdict.refused[0].target.policy.refusal):
+                yield out
+            return
+        plan = self._plan(turn, verdict)
+        trace.techniques = plan.fired
+        stream = self._engine.generate(plan.turn, plan.processors)
+        scope = FilterScope(
+            snapshot, turn.tenant, plan.semantic_targets, plan.refusal, trace.hits.append
+        )
+        try:
+            async with aclosing(self._filter.apply(stream, scope, turn.params.n)) as filtered:
+                async for out in filtered:
+                    yield out
+        finally:
+            await _close(stream)
+            trace.rollbacks = sum(mask.rollbacks for mask in plan.masks)
+            self._record(turn, trace, started)
+
+    async def _classify(self, turn: Turn, snapshot: IndexSnapshot) -> ScopeVerdict:
+        if not len(snapshot):
+            return ScopeVerdict(snapshot.version)  # nothing to forget: no embedding, no hop
+        return await asyncio.to_thread(self._classifier.classify, turn, snapshot)
+
+    def _plan(self, turn: Turn, verdict: ScopeVerdict) -> Plan:
+        guarded = [v for v in verdict.in_scope if v.decision == "guard"]
+        refusal = next(
+            (v.target.policy.refusal for v in guarded if v.target.policy.refusal),
+            self.config.refusal,
+        )
+        plan = Plan(turn=turn, refusal=refusal)
+        if not guarded:
+            return plan
+        for technique in self._techniques:
+            targets = [v for v in guarded if technique.name in self._enabled(v)]
+            if targets:
+                technique.apply(plan, targets)
+        return plan
+
+    def _enabled(self, verdict: TargetVerdict) -> Sequence[str]:
+        policy = verdict.target.policy.techniques
+        return policy or self.config.defaults_by_kind.get(verdict.target.kind, ())
+
+    def _refusal(self, turn: Turn, text: str | None) -> list[GenerationOutput]:
+        refusal = text or self.config.refusal
+        return [GenerationOutput(i, refusal, Usage(0, 0), (), "stop") for i in range(turn.params.n)]
+
+    def _record(self, turn: Turn, trace: Trace, started: float) -> None:
+        """One audit event per enforcement: per in-scope target, plus each filter hit."""
+        if self._audit is None or trace.version is None:
+            return
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        base = {"tenant": turn.tenant, "latency_ms": latency}
+        events = []
+        for v in trace.verdicts:
+            if v.decision == "pass":
+                continue
+            action = "refuse" if trace.refused else "guard"
+            detail = {
+                **base,
+                "techniques": sorted(set(trace.techniques)),
+                "rollbacks": trace.rollbacks,
+                "lexical": v.lexical,
+                "semantic": v.semantic,
+            }
+            events.append(
+                AuditEvent(turn.request_id, v.target.id, "scope", action, trace.version, detail)
+            )
+        for hit in trace.hits:
+            detail = {**base, "choice": hit.index, "score": hit.score}
+            events.append(
+                AuditEvent(
+                    turn.request_id, hit.target_id, hit.technique, "cut", trace.version, detail
+                )
+            )
+        self._audit.submit(events)
+
+
+async def _close(stream: AsyncIterator[GenerationOutput]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
