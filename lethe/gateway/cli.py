@@ -25,7 +25,11 @@ import lethe
 from lethe.errors import ConfigurationError
 from lethe.gateway.commands import CommandError
 
-COMMAND_MODULES: tuple[str, ...] = ("lethe.gateway.commands.serve",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "lethe.gateway.commands.serve",
+    "lethe.gateway.commands.replay",
+    "lethe.gateway.commands.calibrate",
+)
 USAGE_ERROR = 2
 
 
