@@ -84,8 +84,6 @@ class HFEngine:
         """Load the model and start the worker thread (blocking); a no-op when already loaded."""
         if self._scheduler is not None:
             return
-        if self._config.threads:
-            torch.set_num_threads(self._config.threads)
         self._start(load_model(self._config))
 
     def _start(self, loaded: LoadedModel) -> None:
@@ -96,6 +94,7 @@ class HFEngine:
             loaded,
             max_batch_size=self._config.max_batch_size,
             max_waiting=self._config.max_waiting,
+            threads=self._config.worker_threads,
         )
         scheduler.start()
         self._scheduler = scheduler

@@ -37,7 +37,10 @@ logger = logging.getLogger(__name__)
 class Scheduler:
     """Admits jobs, runs the batched decoding loop on a worker thread, posts outputs."""
 
-    def __init__(self, loaded: LoadedModel, *, max_batch_size: int, max_waiting: int) -> None:
+    def __init__(
+        self, loaded: LoadedModel, *, max_batch_size: int, max_waiting: int, threads: int = 1
+    ) -> None:
+        self._threads = threads
         self._model = loaded.model
         self._device = loaded.device
         self._decoder = loaded.tokenizer.backend_tokenizer
@@ -94,6 +97,7 @@ class Scheduler:
             return EngineStats(running, len(self._waiting), self._max_waiting)
 
     def _run(self) -> None:
+        torch.set_num_threads(self._threads)  # per calling thread (OpenMP): set it here
         with torch.inference_mode():
             while True:
                 admitted = self._next_jobs()
