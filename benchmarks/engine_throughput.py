@@ -4,7 +4,7 @@ Each prompt decodes exactly ``--tokens`` tokens both ways (EOS ignored), greedy,
 two loops so that machine noise hits both alike. Prints per-run numbers, medians, the ratio
 (target >= 0.95) and our time to first token.
 
-    python -m benchmarks.engine_throughput [--tokens 128] [--rounds 3] [--dtype auto]
+    python -m benchmarks.engine_throughput [--tokens 128] [--rounds 3] [--dtype auto] [--threads N]
 """
 
 from __future__ import annotations
@@ -55,10 +55,13 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="default: CPU count - 1")
     args = parser.parse_args()
 
     loaded = load_embedded(args.dtype)
-    engine = HFEngine.from_loaded(loaded, HFEngineConfig(max_batch_size=8))
+    config = HFEngineConfig(max_batch_size=8, threads=args.threads)
+    engine = HFEngine.from_loaded(loaded, config)
+    torch.set_num_threads(config.worker_threads)  # generate() runs here: same threads as ours
     asyncio.run(ours(engine, "warm up", 8))
     theirs(loaded, "warm up", 8)
     ours_tps, theirs_tps, ttfts = [], [], []
@@ -77,6 +80,7 @@ def main() -> None:
     ratio = median(ours_tps) / median(theirs_tps)
     result = {
         "dtype": str(loaded.dtype),
+        "threads": config.worker_threads,
         "tokens": args.tokens,
         "ours_tok_s_median": round(median(ours_tps), 2),
         "generate_tok_s_median": round(median(theirs_tps), 2),
