@@ -67,7 +67,13 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=12)
     parser.add_argument("--tokens", type=int, default=32)
     args = parser.parse_args()
-    result: dict = {"native_bf16": cpu_has_native_bf16(), "load_average": load_average()}
+    threads = HFEngineConfig().worker_threads
+    torch.set_num_threads(threads)  # as the engine's worker decodes
+    result: dict = {
+        "native_bf16": cpu_has_native_bf16(),
+        "threads": threads,
+        "load_average": load_average(),
+    }
     texts = {}
     for dtype in ("float32", "bfloat16"):
         loaded = load_embedded(dtype)
