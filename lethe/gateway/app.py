@@ -1,11 +1,13 @@
-"""The app factory: ``create_app(settings, engine=None) -> FastAPI``.
+"""The app factory: ``create_app(settings, engine=None, store=None) -> FastAPI``.
 
 Nothing happens at import time. ``create_app`` only wires routes, error handlers and
 middleware; the engine is built (when not injected) and its model loaded by the lifespan, in a
-background thread, so ``/healthz`` answers at once and ``/readyz`` turns 200 when the model is
-ready. On shutdown the engine is closed.
+background thread, and the forget store is opened from ``settings.data_dir`` (when not injected)
+in another, so ``/healthz`` answers at once and ``/readyz`` turns 200 when both are ready. On
+shutdown the engine is closed, and the store if the app opened it (an injected one is the
+caller's to close).
 
-Routers are listed in :data:`ROUTERS`; a later surface (the admin API) adds its router there.
+Routers are listed in :data:`ROUTERS`.
 
 Example:
     >>> app = create_app(Settings(), engine=my_engine)           # doctest: +SKIP
@@ -28,11 +30,12 @@ from lethe.gateway.body_limit import BodyLimitMiddleware
 from lethe.gateway.engines import build_engine
 from lethe.gateway.errors import install_error_handlers
 from lethe.gateway.request_context import RequestContextMiddleware
-from lethe.gateway.routes import health, openai
+from lethe.gateway.routes import admin, health, openai
 from lethe.gateway.runtime import Runtime
 from lethe.gateway.settings import Settings, get_settings
+from lethe.indices import TargetStore
 
-ROUTERS: tuple[APIRouter, ...] = (health.router, openai.router)
+ROUTERS: tuple[APIRouter, ...] = (health.router, openai.router, admin.router)
 
 DESCRIPTION = (
     "Lethe: an OpenAI-compatible gateway that makes a served LLM forget targets at inference "
@@ -40,27 +43,37 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
-    """A new app serving ``engine`` (built from ``settings`` at start-up when None)."""
+def create_app(
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    store: TargetStore | None = None,
+) -> FastAPI:
+    """A new app serving ``engine`` (built from ``settings`` at start-up when None) with the
+    forget store ``store`` (opened from ``settings`` at start-up when None)."""
     settings = settings if settings is not None else get_settings()
     app = FastAPI(
         title="Lethe",
         version=lethe.__version__,
         description=DESCRIPTION,
-        lifespan=_lifespan(settings, engine),
+        lifespan=_lifespan(settings, engine, store),
         strict_content_type=False,  # a JSON body without a Content-Type is still parsed
     )
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        path_limits=admin.body_limits(settings),
+    )
     app.add_middleware(RequestContextMiddleware)  # outermost: ids and access log for all
     app.openapi = lambda: _openapi_schema(app)  # type: ignore[method-assign]
     return app
 
 
 def _openapi_schema(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema without its 422 responses: validation errors are 400s here."""
+    """FastAPI's schema without its generated 422 responses: validation errors are 400s here
+    (only the admin API answers 422, for invalid targets, and documents it itself)."""
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title,
@@ -70,19 +83,29 @@ def _openapi_schema(app: FastAPI) -> dict[str, Any]:
         )
         for path in schema["paths"].values():
             for operation in path.values():
-                operation["responses"].pop("422", None)
+                if _is_generated_422(operation["responses"].get("422")):
+                    del operation["responses"]["422"]
         for name in ("HTTPValidationError", "ValidationError"):
             schema["components"]["schemas"].pop(name, None)
         app.openapi_schema = schema
     return app.openapi_schema
 
 
+def _is_generated_422(response: dict[str, Any] | None) -> bool:
+    if response is None:
+        return False
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return str(schema.get("$ref", "")).endswith("/HTTPValidationError")
+
+
 def _lifespan(
-    settings: Settings, engine: Engine | None
+    settings: Settings, engine: Engine | None, store: TargetStore | None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        runtime = Runtime.start(settings, engine if engine is not None else build_engine(settings))
+        runtime = Runtime.start(
+            settings, engine if engine is not None else build_engine(settings), store
+        )
         try:
             yield {"runtime": runtime}
         finally:

@@ -1,4 +1,5 @@
-"""API keys of the OpenAI API: ``Authorization: Bearer <key>``, one of ``settings.api_keys``.
+"""API keys of the OpenAI API: ``Authorization: Bearer <key>``, one of ``settings.api_keys``;
+and the admin key of the admin API (see :mod:`lethe.gateway.serving.admin_access`).
 
 With no keys configured the API is open (the embedded default on 127.0.0.1). Keys are compared
 in constant time.
@@ -19,6 +20,11 @@ from lethe.errors import AuthenticationError
 from lethe.gateway.dependencies import RuntimeDep
 
 bearer = HTTPBearer(auto_error=False, description="One of the server's API keys.")
+admin_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="AdminKey",
+    description="The server's admin key (LETHE_ADMIN_KEY); chat API keys are refused (403).",
+)
 
 
 def key_matches(given: str, keys: list[str]) -> bool:
@@ -40,3 +46,11 @@ async def require_api_key(
         )
     if not key_matches(credentials.credentials, keys):
         raise AuthenticationError("Incorrect API key provided.")
+
+
+async def require_admin(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(admin_bearer)],
+) -> None:
+    """401 without the admin key, 403 with a chat key (open on loopback without an admin key)."""
+    runtime.admin_access.check(credentials.credentials if credentials is not None else None)

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lethe.gateway.commands.serve",
     "lethe.gateway.commands.replay",
     "lethe.gateway.commands.calibrate",
+    "lethe.gateway.commands.forget",
 )
 USAGE_ERROR = 2
 

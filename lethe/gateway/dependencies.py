@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 
 from lethe.gateway.runtime import Runtime
 from lethe.gateway.serving import ChatServing, CompletionServing, ModelServing
+from lethe.gateway.serving.admin import AdminServing
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -28,8 +29,13 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def require_ready(runtime: RuntimeDep) -> None:
-    """503 (``Unavailable``) until the model is loaded."""
+    """503 (``Unavailable``) until the model is loaded and the forget store is open."""
     runtime.loader.require_ready()
+
+
+async def require_store(runtime: RuntimeDep) -> None:
+    """503 (``Unavailable``) until the forget store is open (the admin API needs only it)."""
+    runtime.store_loader.require()
 
 
 async def chat_serving(runtime: RuntimeDep) -> ChatServing:
@@ -45,3 +51,8 @@ async def completion_serving(runtime: RuntimeDep) -> CompletionServing:
 async def model_serving(runtime: RuntimeDep) -> ModelServing:
     """The models serving class."""
     return runtime.models
+
+
+async def admin_serving(runtime: RuntimeDep) -> AdminServing:
+    """The admin API's serving class."""
+    return runtime.admin

@@ -3,7 +3,8 @@
     LetheError (lethe.errors)            status  type (code)
      ├── InvalidRequest                  400     invalid_request_error
      │    ├── ContextLengthExceeded      400     invalid_request_error (context_length_exceeded)
-     │    └── UnsupportedFeature         400     invalid_request_error (unsupported_feature)
+     │    ├── UnsupportedFeature         400     invalid_request_error (unsupported_feature)
+     │    └── InvalidTarget (below)      422     invalid_request_error (invalid_target)
      ├── AuthenticationError             401     authentication_error (invalid_api_key)
      ├── PermissionDenied                403     permission_error
      ├── NotFound                        404     not_found_error (model_not_found for models)
@@ -62,6 +63,13 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"The request body is larger than the limit of {limit} bytes.")
 
 
+class InvalidTarget(InvalidRequest):
+    """A forget target, or a patch of one, fails validation (admin API: HTTP 422, ``param``
+    names the field, e.g. ``content.3.answer``)."""
+
+    default_code = "invalid_target"
+
+
 class ClientDisconnected(Exception):
     """The client closed the connection before the response was ready."""
 
@@ -79,6 +87,7 @@ class ErrorKind:
 _SERVER_ERROR = ErrorKind(500, "server_error", expose=False)
 _KINDS: dict[type[LetheError], ErrorKind] = {
     InvalidRequest: ErrorKind(400, "invalid_request_error"),
+    InvalidTarget: ErrorKind(422, "invalid_request_error"),
     AuthenticationError: ErrorKind(401, "authentication_error", {"WWW-Authenticate": "Bearer"}),
     PermissionDenied: ErrorKind(403, "permission_error"),
     NotFound: ErrorKind(404, "not_found_error"),

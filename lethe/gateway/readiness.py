@@ -1,8 +1,14 @@
-"""Loads the engine's model in a background thread, so the server answers while it loads.
+"""Loads the engine's model and opens the forget store in background threads, so the server
+answers while they load.
 
 ``/healthz`` answers at once; ``/readyz`` and the OpenAI API answer 503 (``Unavailable``) until
-:attr:`EngineLoader.state` is ``ready``. A failed load is logged with its traceback and leaves
-the state ``failed``: ``/healthz`` then answers 503 too, so a supervisor restarts the process.
+:attr:`Startup.state` is ``ready``: the model is loaded (:class:`EngineLoader`) *and* the forget
+store is open (:class:`StoreLoader`). The admin API needs only the store. A failed load is
+logged with its traceback and leaves the state ``failed``: ``/healthz`` then answers 503 too, so
+a supervisor restarts the process.
+
+The store's embedder is preloaded after the store opened, in the same thread; readiness does
+not wait for it (a write or lookup that needs it waits on the embedder's own lock instead).
 
 Example:
     >>> loader = EngineLoader(engine); loader.start()   # doctest: +SKIP
@@ -16,11 +22,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Literal
 
 from lethe.decoders import Engine
 from lethe.errors import Unavailable
 from lethe.gateway.logs import kv
+from lethe.gateway.store import preload_embedder
+from lethe.indices import TargetStore
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +85,117 @@ class EngineLoader:
         if state == "loading":
             raise Unavailable("The model is still loading; retry shortly.")
 
-    def join(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for the load to finish (at shutdown)."""
+    def join(self, timeout: float | None = None) -> None:
+        """Wait up to ``timeout`` seconds (None: as long as it takes) for the load to finish."""
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+class StoreLoader:
+    """Opens the forget store once, in a daemon thread, then preloads its embedder.
+
+    ``open_store`` builds the store (blocking); ``owned`` says whether :meth:`close` closes it
+    (False for a store injected by the caller, who closes it).
+    """
+
+    def __init__(
+        self, open_store: Callable[[], TargetStore], *, owned: bool = True, preload: bool = True
+    ) -> None:
+        self._open = open_store
+        self._owned = owned
+        self._preload = preload
+        self._thread: threading.Thread | None = None
+        self._failed = False
+        self._closed = False
+        self._lock = threading.Lock()
+        self._store: TargetStore | None = None
+        self.embedder_loaded = False
+
+    def start(self) -> None:
+        """Start opening; returns at once."""
+        self._thread = threading.Thread(target=self._load, name="lethe-store-open", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            store = self._open()
+        except BaseException as exc:
+            self._failed = True
+            logger.error(
+                kv("store_open_failed", error=type(exc).__name__, detail=str(exc)), exc_info=exc
+            )
+            return
+        with self._lock:
+            if self._closed:  # shut down while opening: do not leak the connections
+                if self._owned:
+                    store.close()
+                return
+            self._store = store
+        if self._preload:
+            try:
+                self.embedder_loaded = preload_embedder(store.embedder)
+            except Exception as exc:  # a later embed raises again, with the same message
+                logger.error(kv("embedder_load_failed", error=type(exc).__name__, detail=str(exc)))
+
+    @property
+    def state(self) -> LoadState:
+        """``loading``, ``ready`` or ``failed``."""
+        if self._failed:
+            return "failed"
+        return "ready" if self._store is not None else "loading"
+
+    @property
+    def store(self) -> TargetStore | None:
+        """The store once it is open, else ``None``."""
+        return self._store
+
+    def require(self) -> TargetStore:
+        """The open store; :class:`Unavailable` while it opens or after it failed to."""
+        store = self._store
+        if store is not None:
+            return store
+        if self._failed:
+            raise Unavailable("The forget registry failed to open; see the server log.")
+        raise Unavailable("The forget registry is still opening; retry shortly.")
+
+    def close(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the open to finish, then close an owned store."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._lock:
+            self._closed = True
+            store, self._store = self._store, None
+        if store is not None and self._owned:
+            logger.info(kv("store_closing", version=store.version))
+            store.close()
+
+
+class Startup:
+    """Readiness of the whole app: the engine's model and the forget store."""
+
+    def __init__(self, engine: EngineLoader, store: StoreLoader) -> None:
+        self.engine = engine
+        self.store = store
+
+    @property
+    def loaded_at(self) -> int | None:
+        """When the model finished loading (Unix seconds), for ``/v1/models``."""
+        return self.engine.loaded_at
+
+    @property
+    def state(self) -> LoadState:
+        """``failed`` if either failed, ``ready`` once both are, else ``loading``."""
+        states = (self.engine.state, self.store.state)
+        if "failed" in states:
+            return "failed"
+        return "ready" if states == ("ready", "ready") else "loading"
+
+    def require_ready(self) -> None:
+        """Raise :class:`Unavailable` unless the model is loaded and the store is open."""
+        self.engine.require_ready()
+        self.store.require()
+
+    def start(self) -> None:
+        """Start both loads; returns at once."""
+        self.engine.start()
+        self.store.start()

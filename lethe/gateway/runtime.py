@@ -1,12 +1,18 @@
-"""Everything a running app holds: settings, engine, loader, pipeline and serving classes.
+"""Everything a running app holds: settings, engine, forget store, loaders, pipeline and
+serving classes.
 
 Built by the app's lifespan at start-up (never at import or ``create_app`` time) and handed to
 requests as lifespan state; routes reach it through the dependencies in
 :mod:`lethe.gateway.dependencies`.
 
+The forget store opens in the background like the model loads: ``runtime.store_loader.store``
+is ``None`` until then, ``runtime.store`` raises ``Unavailable`` (503) until then. Keep one
+``store.snapshot`` for a whole request to see one registry version.
+
 Example:
-    >>> runtime = Runtime.start(settings, engine)   # doctest: +SKIP
-    >>> runtime.close()                              # doctest: +SKIP
+    >>> runtime = Runtime.start(settings, engine)            # doctest: +SKIP
+    >>> runtime.store.snapshot.version                        # doctest: +SKIP
+    >>> runtime.close()                                       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,9 +23,13 @@ from dataclasses import dataclass
 from lethe.decoders import Engine
 from lethe.gateway.logs import kv
 from lethe.gateway.pipeline import Pipeline, build_pipeline
-from lethe.gateway.readiness import EngineLoader
+from lethe.gateway.readiness import EngineLoader, Startup, StoreLoader
 from lethe.gateway.serving import ChatServing, CompletionServing, ModelServing
+from lethe.gateway.serving.admin import AdminServing
+from lethe.gateway.serving.admin_access import AdminAccess
 from lethe.gateway.settings import Settings
+from lethe.gateway.store import AfterEngineLoad, build_embedder, open_store
+from lethe.indices import TargetStore
 
 logger = logging.getLogger(__name__)
 
@@ -32,31 +42,58 @@ class Runtime:
 
     settings: Settings
     engine: Engine
-    loader: EngineLoader
+    loader: Startup
+    store_loader: StoreLoader
     pipeline: Pipeline
     chat: ChatServing
     completions: CompletionServing
     models: ModelServing
+    admin: AdminServing
+    admin_access: AdminAccess
 
     @classmethod
-    def start(cls, settings: Settings, engine: Engine) -> Runtime:
-        """Wire the serving classes and start loading the model in the background."""
+    def start(cls, settings: Settings, engine: Engine, store: TargetStore | None = None) -> Runtime:
+        """Wire the serving classes; start loading the model and opening the store (from
+        ``settings``, unless ``store`` is given: the caller then owns and closes it).
+
+        Raises ``ConfigurationError`` when the admin API would be open on a public address.
+        """
+        admin_access = AdminAccess.from_settings(settings)
         pipeline = build_pipeline(settings, engine)
-        loader = EngineLoader(engine)
+        engine_loader = EngineLoader(engine)
+        if store is not None:
+            store_loader = StoreLoader(
+                lambda: store, owned=False, preload=settings.embedder_preload
+            )
+        else:
+            embedder = AfterEngineLoad(build_embedder(settings), engine_loader.join)
+            store_loader = StoreLoader(
+                lambda: open_store(settings, embedder), preload=settings.embedder_preload
+            )
+        loader = Startup(engine_loader, store_loader)
         runtime = cls(
             settings=settings,
             engine=engine,
             loader=loader,
+            store_loader=store_loader,
             pipeline=pipeline,
             chat=ChatServing(engine, pipeline, settings),
             completions=CompletionServing(engine, pipeline, settings),
-            models=ModelServing(engine, loader),
+            models=ModelServing(engine, engine_loader),
+            admin=AdminServing(store_loader, settings),
+            admin_access=admin_access,
         )
         loader.start()
         return runtime
 
+    @property
+    def store(self) -> TargetStore:
+        """The open forget store; ``Unavailable`` (503) while it opens or if it failed."""
+        return self.store_loader.require()
+
     def close(self) -> None:
-        """Stop the engine (at shutdown)."""
+        """Stop the engine and close the store (at shutdown)."""
         logger.info(kv("engine_closing", engine=type(self.engine).__name__))
         self.engine.close()
-        self.loader.join(SHUTDOWN_JOIN_S)
+        self.loader.engine.join(SHUTDOWN_JOIN_S)
+        self.store_loader.close(SHUTDOWN_JOIN_S)

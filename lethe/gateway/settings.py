@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     means the OpenAI API needs no key. ``default_max_tokens`` applies to chat requests that
     give no ``max_tokens``. ``max_body_bytes`` bounds a request body (413 above it).
     ``request_timeout_s`` None means no deadline.
+
+    Forget registry (see docs/admin.md): ``admin_key`` guards the admin API (required when
+    ``host`` is not a loopback address). The registry and the audit log live in ``data_dir``.
+    ``embedder_model`` None is the packaged all-MiniLM-L6-v2; ``embedder_preload`` loads it
+    while the server starts (in the background) instead of on the first write or lookup;
+    ``embedder_threads`` is the torch threads of bulk embedding (None: all cores).
+    ``import_batch`` targets are committed per transaction of a bulk import (each batch is
+    atomic and bumps the registry version once); ``admin_import_max_bytes`` bounds the body
+    of ``POST /admin/targets:import`` (the other routes keep ``max_body_bytes``).
+    ``index_exact_limit`` vectors are searched exactly (flat), HNSW above;
+    ``index_ef_search`` is HNSW's search breadth. ``registry_synchronous`` FULL survives power
+    loss, NORMAL only process crashes. ``audit_bodies`` keeps message text in audit events.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
@@ -69,6 +81,16 @@ class Settings(BaseSettings):
     log_level: LogLevel = "info"
     log_bodies: bool = False
     request_timeout_s: float | None = Field(default=None, gt=0)
+    embedder_model: str | None = None
+    embedder_device: str = "cpu"
+    embedder_preload: bool = True
+    embedder_threads: int | None = Field(default=1, ge=1)
+    import_batch: int = Field(default=500, ge=1, le=10_000)
+    admin_import_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    index_exact_limit: int = Field(default=100_000, ge=0)
+    index_ef_search: int = Field(default=64, ge=1)
+    registry_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    audit_bodies: bool = False
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
 
 import httpx
 import openai
@@ -16,9 +21,28 @@ from tests.gateway.live import LiveServer
 MODEL = "lethe-fake"
 
 
+@cache
+def _scratch_root() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="lethe-gateway-tests-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def scratch_data_dir() -> Path:
+    """A fresh data directory (its own forget store), removed when the test run ends."""
+    return Path(tempfile.mkdtemp(dir=_scratch_root()))
+
+
 def make_settings(**values: object) -> Settings:
-    """Test settings: small budgets, no YAML, no environment surprises."""
-    base: dict[str, object] = {"default_max_tokens": 16, "max_n": 8, "max_body_bytes": 64 * 1024}
+    """Test settings: small budgets, no YAML, no environment surprises, a scratch data dir and
+    no embedder preload (nothing in these tests embeds)."""
+    base: dict[str, object] = {
+        "default_max_tokens": 16,
+        "max_n": 8,
+        "max_body_bytes": 64 * 1024,
+        "data_dir": values.pop("data_dir", None) or scratch_data_dir(),
+        "embedder_preload": False,
+    }
     base.update(values)
     return Settings(**base)  # type: ignore[arg-type]
 

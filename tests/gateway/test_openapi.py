@@ -25,8 +25,29 @@ def test_schema_documents_the_openai_surface() -> None:
         "/v1/completions",
         "/v1/models",
         "/v1/models/{model_id}",
+        "/admin/targets",
+        "/admin/targets:import",
+        "/admin/targets/{target_id}",
+        "/admin/scope",
+        "/admin/registry",
+        "/admin/audit",
     }
     chat = schema["paths"]["/v1/chat/completions"]["post"]
     assert set(chat["responses"]) == {"200", "400", "401", "404", "413", "429", "500", "503"}
     assert "text/event-stream" in chat["responses"]["200"]["content"]
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_schema_documents_the_admin_api() -> None:
+    schema = json.loads(openapi_json())
+    paths = schema["paths"]
+    create = paths["/admin/targets"]["post"]
+    assert {"201", "401", "403", "409", "422"} <= set(create["responses"])
+    assert create["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ErrorResponse"
+    )
+    assert create["security"] == [{"AdminKey": []}]
+    imported = paths["/admin/targets:import"]["post"]
+    assert "application/x-ndjson" in imported["requestBody"]["content"]
+    assert "422" not in paths["/v1/chat/completions"]["post"]["responses"]  # 400s there
+    assert schema["components"]["securitySchemes"]["AdminKey"]["scheme"] == "bearer"

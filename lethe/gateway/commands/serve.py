@@ -7,6 +7,7 @@ The bound socket is handed to uvicorn, so no other process can take the port in 
 Example:
     $ lethe serve                                  # embedded default on 127.0.0.1:8000
     $ lethe serve --config lethe.yaml --port 9000 --api-key k1 --api-key k2
+    $ LETHE_ADMIN_KEY=secret lethe serve --host 0.0.0.0   # a public address needs an admin key
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ from typing import Any
 from lethe.gateway.commands import CommandError
 
 INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C
-SETTING_FLAGS = ("host", "port", "config", "model", "dtype", "device", "api_keys", "log_level")
+SETTING_FLAGS = (
+    "host",
+    "port",
+    "config",
+    "model",
+    "dtype",
+    "device",
+    "api_keys",
+    "admin_key",
+    "log_level",
+)
 
 
 def register(subparsers: Any) -> None:
@@ -45,6 +56,12 @@ def register(subparsers: Any) -> None:
         metavar="KEY",
         help="accepted API key (repeatable); none means no authentication",
     )
+    parser.add_argument(
+        "--admin-key",
+        metavar="KEY",
+        help="key of the admin API (prefer LETHE_ADMIN_KEY: flags show in ps); required "
+        "unless --host is a loopback address",
+    )
     parser.add_argument("--log-level", help="critical, error, warning, info or debug")
     parser.set_defaults(handler=run)
 
@@ -58,9 +75,11 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # Imported here so that `lethe --help` does not pay for torch and FastAPI.
     from lethe.gateway.engines import preflight_engine
+    from lethe.gateway.serving.admin_access import AdminAccess
     from lethe.gateway.settings import load_settings
 
     settings = load_settings(**{name: getattr(args, name) for name in SETTING_FLAGS})
+    AdminAccess.from_settings(settings)  # an open admin API on a public address: exit 2
     preflight_engine(settings)
     sock = bind_socket(settings.host, settings.port)
     try:
@@ -90,6 +109,22 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def listening_fields(settings: Any) -> dict[str, object]:
+    """The fields of the start-up log line (``event=listening ...``); no secrets."""
+    from lethe.gateway.serving.admin_access import AdminAccess
+
+    admin = AdminAccess.from_settings(settings).mode
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return {
+        "url": f"http://{host}:{settings.port}/v1",
+        "engine": settings.engine,
+        "model": settings.model or "embedded-default",
+        "api_keys": len(settings.api_keys),
+        "admin_api": "admin key" if admin == "key" else "open (loopback only, no admin key)",
+        "data_dir": str(settings.data_dir),
+    }
+
+
 def _serve(settings: Any, sock: socket.socket) -> None:
     import uvicorn
 
@@ -99,16 +134,7 @@ def _serve(settings: Any, sock: socket.socket) -> None:
 
     configure_logging(settings.log_level)
     app = create_app(settings, build_engine(settings))
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    logging.getLogger("lethe.gateway").info(
-        kv(
-            "listening",
-            url=f"http://{host}:{settings.port}/v1",
-            engine=settings.engine,
-            model=settings.model or "embedded-default",
-            api_keys=len(settings.api_keys),
-        )
-    )
+    logging.getLogger("lethe.gateway").info(kv("listening", **listening_fields(settings)))
     config = uvicorn.Config(
         app, log_config=None, log_level=settings.log_level, access_log=False, workers=1
     )

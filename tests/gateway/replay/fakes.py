@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 
 from lethe.decoders import GenerationOutput, ProcessorFactory, Turn
 from lethe.indices import ForgetTarget
@@ -72,6 +72,10 @@ class FakeAdmin:
         r.add_api_route("/admin/targets/{target_id}", self._patch, methods=["PATCH"])
         r.add_api_route("/admin/scope", self._scope, methods=["GET"])
         r.add_api_route("/admin/registry", self._registry, methods=["GET"])
+
+    def mount(self, app: FastAPI) -> None:
+        """Serve this fake in front of the app's own admin API (its routes match first)."""
+        app.router.routes[:0] = self.router.routes
 
     def _auth(self, authorization: str | None) -> None:
         if authorization != f"Bearer {self.key}":

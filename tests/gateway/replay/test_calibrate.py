@@ -123,7 +123,7 @@ SUITE = Suite(
 def admin_server() -> Iterator[tuple[str, FakeAdmin]]:
     admin = FakeAdmin(key="sekret")
     app = create_app(make_settings(), engine=FakeEngine())
-    app.include_router(admin.router)
+    admin.mount(app)
     with LiveServer(app) as live:
         yield live.url, admin
 

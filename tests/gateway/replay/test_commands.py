@@ -25,7 +25,7 @@ ENGINE = AnswerEngine(rules=[("relativity", "Einstein"), ("France", "Paris"), ("
 def gateway() -> Iterator[tuple[str, FakeAdmin]]:
     admin = FakeAdmin(key="k1")
     app = create_app(make_settings(), engine=ENGINE)
-    app.include_router(admin.router)
+    admin.mount(app)
     with LiveServer(app) as live:
         yield live.url, admin
 

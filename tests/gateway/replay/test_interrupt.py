@@ -40,7 +40,7 @@ def test_ctrl_c_then_resume(tmp_path: Path) -> None:
     engine = AnswerEngine(rules=[("Ada", "Ulm")], delay_s=0.1)
     admin = FakeAdmin(key="k")
     app = create_app(make_settings(), engine=engine)
-    app.include_router(admin.router)
+    admin.mount(app)
     suite_file = save_suite(SUITE, tmp_path / "suite.json")
     out = tmp_path / "out"
     with LiveServer(app) as live:

@@ -61,7 +61,7 @@ def gateway(smollm2: Any) -> Iterator[tuple[str, FakeAdmin]]:
     engine = HFEngine.from_loaded(loaded, HFEngineConfig(max_batch_size=8))
     admin = FakeAdmin()
     app = create_app(make_settings(default_max_tokens=16), engine=engine)
-    app.include_router(admin.router)
+    admin.mount(app)
     with LiveServer(app) as live:
         yield live.url, admin
 

@@ -69,7 +69,7 @@ def admin() -> FakeAdmin:
 @pytest.fixture(scope="module")
 def main_url(admin: FakeAdmin) -> Iterator[str]:
     app = create_app(make_settings(max_n=8), engine=FORGETFUL)
-    app.include_router(admin.router)
+    admin.mount(app)
     with LiveServer(app) as live:
         yield live.url
 
