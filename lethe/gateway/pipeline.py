@@ -1,10 +1,10 @@
 """The request pipeline: the seam between a :class:`~lethe.decoders.Turn` and the engine.
 
 The serving classes never call the engine's ``generate`` themselves; they call
-``pipeline.generate(turn)``. Today the pipeline is :class:`EnginePipeline`, which goes straight
-to the engine. The unlearning pipeline (scope → prompt rewrite → logits processors → output
-filter, see DESIGN.md) is another :class:`Pipeline` returned by :func:`build_pipeline`; routes and
-serving classes do not change when it arrives.
+``pipeline.generate(turn, trace)``. :func:`build_pipeline` returns the unlearning pipeline
+(scope → prompt techniques → decode with processors → output filter → audit, see
+:mod:`lethe.gateway.unlearning`), or with ``unlearning: false`` the bare
+:class:`EnginePipeline`, which goes straight to the engine.
 
 Example:
     >>> pipeline = EnginePipeline(engine)            # doctest: +SKIP
@@ -13,22 +13,30 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from lethe.decoders import Engine, GenerationOutput, Turn
 from lethe.gateway.settings import Settings
+from lethe.gateway.unlearning import Trace, UnlearningPipeline
+from lethe.gateway.unlearning_config import UnlearningConfig
+from lethe.indices import TargetStore
 
 
 class Pipeline(Protocol):
     """Turns one :class:`Turn` into the engine-shaped stream of outputs, stages included.
 
     Same contract as :meth:`Engine.generate`: errors are raised on the first iteration, before
-    anything is yielded; closing the iterator cancels the request.
+    anything is yielded; closing the iterator cancels the request. ``trace``, when given,
+    collects what the stages did (for the operator's debug view).
     """
 
-    def generate(self, turn: Turn) -> AsyncIterator[GenerationOutput]:
+    def generate(self, turn: Turn, trace: Trace | None = None) -> AsyncIterator[GenerationOutput]:
         """Stream the outputs of every choice of ``turn``, interleaved, each ending finished."""
+        ...
+
+    def close(self) -> None:
+        """Flush and stop whatever the pipeline runs in the background."""
         ...
 
 
@@ -38,11 +46,20 @@ class EnginePipeline:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def generate(self, turn: Turn) -> AsyncIterator[GenerationOutput]:
+    def generate(self, turn: Turn, trace: Trace | None = None) -> AsyncIterator[GenerationOutput]:
         """The engine's own stream, with no logits processors."""
         return self._engine.generate(turn)
 
+    def close(self) -> None:
+        """Nothing runs in the background."""
 
-def build_pipeline(settings: Settings, engine: Engine) -> Pipeline:
-    """The pipeline this deployment runs; later stages are assembled here from settings."""
-    return EnginePipeline(engine)
+
+def build_pipeline(
+    settings: Settings, engine: Engine, store: Callable[[], TargetStore]
+) -> Pipeline:
+    """The pipeline this deployment runs. ``store`` returns the open forget store (it opens in
+    the background; requests only arrive once it is open)."""
+    if not settings.unlearning:
+        return EnginePipeline(engine)
+    config = UnlearningConfig.load(settings.unlearning_config)
+    return UnlearningPipeline(engine, store, config)

@@ -28,6 +28,7 @@ from lethe.decoders import Usage
 from lethe.gateway.errors import error_response
 from lethe.gateway.ids import new_request_id, sanitize_request_id
 from lethe.gateway.logs import kv
+from lethe.gateway.unlearning import Trace
 
 logger = logging.getLogger("lethe.access")
 
@@ -37,10 +38,16 @@ STATE_KEY = "request_context"
 
 @dataclass(slots=True)
 class RequestContext:
-    """What the serving classes tell the access log about one request."""
+    """One request's identity and what the serving classes tell the access log.
+
+    ``tenant`` comes from the API key (``tenant_keys``); ``trace`` is set when an operator
+    asked for the debug view (``X-Lethe-Debug`` with the admin key).
+    """
 
     request_id: str
     usage: Usage | None = None
+    tenant: str | None = None
+    trace: Trace | None = None
 
     def record_usage(self, usage: Usage) -> None:
         """Remember the request's token counts for the access log."""

@@ -59,7 +59,6 @@ class Runtime:
         Raises ``ConfigurationError`` when the admin API would be open on a public address.
         """
         admin_access = AdminAccess.from_settings(settings)
-        pipeline = build_pipeline(settings, engine)
         engine_loader = EngineLoader(engine)
         if store is not None:
             store_loader = StoreLoader(
@@ -71,6 +70,7 @@ class Runtime:
                 lambda: open_store(settings, embedder), preload=settings.embedder_preload
             )
         loader = Startup(engine_loader, store_loader)
+        pipeline = build_pipeline(settings, engine, store_loader.require)
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -95,5 +95,6 @@ class Runtime:
         """Stop the engine and close the store (at shutdown)."""
         logger.info(kv("engine_closing", engine=type(self.engine).__name__))
         self.engine.close()
+        self.pipeline.close()
         self.loader.engine.join(SHUTDOWN_JOIN_S)
         self.store_loader.close(SHUTDOWN_JOIN_S)

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     ``index_exact_limit`` vectors are searched exactly (flat), HNSW above;
     ``index_ef_search`` is HNSW's search breadth. ``registry_synchronous`` FULL survives power
     loss, NORMAL only process crashes. ``audit_bodies`` keeps message text in audit events.
+
+    Unlearning (see docs/unlearning.md): ``unlearning`` False serves the bare model (no scope
+    check, no techniques, no output filter). ``unlearning_config`` is a YAML file overlaid on
+    the packaged ``unlearning.yaml``. ``tenant_keys`` maps API keys to tenants: a request with
+    such a key sees the global targets and its tenant's (``LETHE_TENANT_KEYS`` as JSON or
+    ``key=tenant,key=tenant``); these keys are valid API keys too.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
@@ -91,6 +97,9 @@ class Settings(BaseSettings):
     index_ef_search: int = Field(default=64, ge=1)
     registry_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     audit_bodies: bool = False
+    unlearning: bool = True
+    unlearning_config: Path | None = None
+    tenant_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -102,6 +111,25 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [key.strip() for key in text.split(",") if key.strip()]
         return value
+
+    @field_validator("tenant_keys", mode="before")
+    @classmethod
+    def _split_tenant_keys(cls, value: Any) -> Any:
+        """Accept ``LETHE_TENANT_KEYS`` as a JSON object or as ``key=tenant`` pairs."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                return json.loads(text)
+            pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+            if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+                raise ValueError("tenant_keys must be key=tenant pairs separated by commas")
+            return {k.strip(): t.strip() for k, t in pairs}
+        return value
+
+    @property
+    def chat_keys(self) -> list[str]:
+        """Every key the OpenAI API accepts: ``api_keys`` and the tenants' keys."""
+        return [*self.api_keys, *self.tenant_keys]
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from lethe.decoders import GenerationOutput, Turn, Usage
 from lethe.errors import EngineError
 from lethe.gateway.pipeline import Pipeline
+from lethe.gateway.unlearning import Trace
 
 
 async def _first(source: AsyncIterator[GenerationOutput]) -> GenerationOutput:
@@ -45,9 +46,16 @@ class OutputStream:
         self._pending: dict[asyncio.Future[GenerationOutput], int] = {}
 
     @classmethod
-    async def open(cls, pipeline: Pipeline, turns: Sequence[Turn]) -> OutputStream:
-        """Start every Turn and await its first output; on any error, close them all."""
-        sources = [pipeline.generate(turn) for turn in turns]
+    async def open(
+        cls, pipeline: Pipeline, turns: Sequence[Turn], trace: Trace | None = None
+    ) -> OutputStream:
+        """Start every Turn and await its first output; on any error, close them all.
+
+        ``trace`` (the operator's debug view) follows the first Turn.
+        """
+        sources = [
+            pipeline.generate(turn, trace if i == 0 else None) for i, turn in enumerate(turns)
+        ]
         if len(sources) == 1:
             try:
                 firsts = [await _first(sources[0])]

@@ -20,8 +20,9 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,30 +79,53 @@ class UnlearningPipeline:
     def __init__(
         self,
         engine: Engine,
-        store: TargetStore,
+        store: TargetStore | Callable[[], TargetStore],
         config: UnlearningConfig,
         audit: AuditWriter | None = None,
     ) -> None:
         self._engine = engine
-        self._store = store
+        self._store_of = store if callable(store) else (lambda: store)
         self.config = config
-        self._audit = audit
+        self._audit_given = audit
         self._techniques: list[Technique] = [
             build_technique(spec.type, spec.params) for spec in config.techniques
         ]
         for technique in self._techniques:
             engine.capabilities.require(*technique.requires)
-        scope = ScopeConfig(
-            k=config.scope.k, thresholds={**ScopeConfig().thresholds, **config.scope.thresholds}
-        )
-        self._classifier = ScopeClassifier(store, scope)
-        self._filter = OutputFilter(
-            FilterConfig(
-                semantic_margin=config.output_filter.semantic_margin,
-                finish_reason=config.finish_reason,
-            ),
-            store.embedder,
-        )
+        self._parts: _StoreParts | None = None
+        self._parts_lock = threading.Lock()
+
+    def _parts_for(self, store: TargetStore) -> _StoreParts:
+        """The classifier, filter and audit writer of ``store`` (built on first use)."""
+        parts = self._parts
+        if parts is not None and parts.store is store:
+            return parts
+        with self._parts_lock:
+            if self._parts is None or self._parts.store is not store:
+                config = self.config
+                thresholds = {**ScopeConfig().thresholds, **config.scope.thresholds}
+                audit = self._audit_given
+                if audit is None and store.audit is not None:
+                    audit = AuditWriter(store.audit)
+                self._parts = _StoreParts(
+                    store=store,
+                    classifier=ScopeClassifier(store, ScopeConfig(config.scope.k, 4, thresholds)),
+                    filter=OutputFilter(
+                        FilterConfig(
+                            semantic_margin=config.output_filter.semantic_margin,
+                            finish_reason=config.finish_reason,
+                        ),
+                        store.embedder,
+                    ),
+                    audit=audit,
+                )
+            return self._parts
+
+    def close(self) -> None:
+        """Write the queued audit events and stop the writer (at shutdown)."""
+        parts = self._parts
+        if parts is not None and parts.audit is not None and parts.audit is not self._audit_given:
+            parts.audit.close()
 
     def generate(self, turn: Turn, trace: Trace | None = None) -> AsyncIterator[GenerationOutput]:
         """Stream ``turn``'s outputs through every stage (same contract as the engine's)."""
@@ -109,14 +133,15 @@ class UnlearningPipeline:
 
     async def _run(self, turn: Turn, trace: Trace) -> AsyncIterator[GenerationOutput]:
         started = time.perf_counter()
-        snapshot = self._store.snapshot
-        verdict = await self._classify(turn, snapshot)
+        parts = self._parts_for(self._store_of())
+        snapshot = parts.store.snapshot
+        verdict = await self._classify(parts, turn, snapshot)
         trace.version = snapshot.version
         trace.verdicts = verdict.verdicts
         trace.scope_ms = verdict.elapsed_ms
         if verdict.refused:
             trace.refused = True
-            self._record(turn, trace, started)
+            self._record(parts, turn, trace, started)
             for out in self._refusal(turn, verdict.refused[0].target.policy.refusal):
                 yield out
             return
@@ -127,18 +152,20 @@ class UnlearningPipeline:
             snapshot, turn.tenant, plan.semantic_targets, plan.refusal, trace.hits.append
         )
         try:
-            async with aclosing(self._filter.apply(stream, scope, turn.params.n)) as filtered:
+            async with aclosing(parts.filter.apply(stream, scope, turn.params.n)) as filtered:
                 async for out in filtered:
                     yield out
         finally:
             await _close(stream)
             trace.rollbacks = sum(mask.rollbacks for mask in plan.masks)
-            self._record(turn, trace, started)
+            self._record(parts, turn, trace, started)
 
-    async def _classify(self, turn: Turn, snapshot: IndexSnapshot) -> ScopeVerdict:
+    async def _classify(
+        self, parts: _StoreParts, turn: Turn, snapshot: IndexSnapshot
+    ) -> ScopeVerdict:
         if not len(snapshot):
             return ScopeVerdict(snapshot.version)  # nothing to forget: no embedding, no hop
-        return await asyncio.to_thread(self._classifier.classify, turn, snapshot)
+        return await asyncio.to_thread(parts.classifier.classify, turn, snapshot)
 
     def _plan(self, turn: Turn, verdict: ScopeVerdict) -> Plan:
         guarded = [v for v in verdict.in_scope if v.decision == "guard"]
@@ -163,9 +190,9 @@ class UnlearningPipeline:
         refusal = text or self.config.refusal
         return [GenerationOutput(i, refusal, Usage(0, 0), (), "stop") for i in range(turn.params.n)]
 
-    def _record(self, turn: Turn, trace: Trace, started: float) -> None:
+    def _record(self, parts: _StoreParts, turn: Turn, trace: Trace, started: float) -> None:
         """One audit event per enforcement: per in-scope target, plus each filter hit."""
-        if self._audit is None or trace.version is None:
+        if parts.audit is None or trace.version is None:
             return
         latency = round((time.perf_counter() - started) * 1000, 1)
         base = {"tenant": turn.tenant, "latency_ms": latency}
@@ -191,7 +218,17 @@ class UnlearningPipeline:
                     turn.request_id, hit.target_id, hit.technique, "cut", trace.version, detail
                 )
             )
-        self._audit.submit(events)
+        parts.audit.submit(events)
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreParts:
+    """What the pipeline builds per store: its classifier, filter and audit writer."""
+
+    store: TargetStore
+    classifier: ScopeClassifier
+    filter: OutputFilter
+    audit: AuditWriter | None
 
 
 async def _close(stream: AsyncIterator[GenerationOutput]) -> None:

@@ -7,13 +7,14 @@ Example:
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from lethe.gateway.auth import require_api_key
+from lethe.gateway.auth import DEBUG_HEADER, debug_view, require_api_key
 from lethe.gateway.dependencies import (
     chat_serving,
     completion_serving,
@@ -57,15 +58,24 @@ STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
 router = APIRouter(
     prefix="/v1",
     tags=["openai"],
-    dependencies=[Depends(require_api_key), Depends(require_ready)],
+    dependencies=[Depends(require_api_key), Depends(require_ready), Depends(debug_view)],
     responses=ERROR_RESPONSES,
 )
 Context = Annotated[RequestContext, Depends(request_context)]
 
 
-def json_response(body: BaseModel) -> Response:
+def json_response(body: BaseModel, ctx: RequestContext) -> Response:
     """A pydantic body as a JSON response (serialised by pydantic, in one pass)."""
-    return Response(body.model_dump_json(), media_type="application/json")
+    return with_debug(Response(body.model_dump_json(), media_type="application/json"), ctx)
+
+
+def with_debug(response: Response, ctx: RequestContext) -> Response:
+    """Add the operator's debug view (``X-Lethe-Debug``) when it was asked for. A stream's
+    header is written before its text, so it shows the scope decision and the techniques, not
+    the output filter's later hits (those are in the audit log)."""
+    if ctx.trace is not None:
+        response.headers[DEBUG_HEADER] = json.dumps(ctx.trace.debug(), separators=(",", ":"))
+    return response
 
 
 @router.post("/chat/completions", response_model=ChatCompletionResponse, responses=STREAM_RESPONSE)
@@ -78,13 +88,12 @@ async def create_chat_completion(
     """Create a chat completion (OpenAI's `POST /v1/chat/completions`)."""
     if body.stream:
         work = serving.stream(body, ctx)
-        return EventStreamResponse(
-            await cancel_on_disconnect(request.receive, work, serving.timeout_s)
-        )
+        frames = await cancel_on_disconnect(request.receive, work, serving.timeout_s)
+        return with_debug(EventStreamResponse(frames), ctx)
     result = await cancel_on_disconnect(
         request.receive, serving.complete(body, ctx), serving.timeout_s
     )
-    return json_response(result)
+    return json_response(result, ctx)
 
 
 @router.post("/completions", response_model=CompletionResponse, responses=STREAM_RESPONSE)
@@ -97,13 +106,12 @@ async def create_completion(
     """Create a legacy text completion (OpenAI's `POST /v1/completions`)."""
     if body.stream:
         work = serving.stream(body, ctx)
-        return EventStreamResponse(
-            await cancel_on_disconnect(request.receive, work, serving.timeout_s)
-        )
+        frames = await cancel_on_disconnect(request.receive, work, serving.timeout_s)
+        return with_debug(EventStreamResponse(frames), ctx)
     result = await cancel_on_disconnect(
         request.receive, serving.complete(body, ctx), serving.timeout_s
     )
-    return json_response(result)
+    return json_response(result, ctx)
 
 
 @router.get("/models", response_model=ModelList)

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
@@ -40,7 +41,7 @@ class ChatServing(GenerationServing):
         self, body: ChatCompletionRequest, ctx: RequestContext
     ) -> tuple[Turn, CompletionMeta]:
         meta = self.begin(body, body.model, ctx)
-        turn = body.to_turn(ctx.request_id, self.limits())
+        turn = dataclasses.replace(body.to_turn(ctx.request_id, self.limits()), tenant=ctx.tenant)
         self.check_capabilities(turn.params)
         return turn, meta
 
@@ -49,7 +50,7 @@ class ChatServing(GenerationServing):
     ) -> ChatCompletionResponse:
         """The whole response, once every choice has finished."""
         turn, meta = self._turn(body, ctx)
-        stream = await OutputStream.open(self.pipeline, [turn])
+        stream = await OutputStream.open(self.pipeline, [turn], ctx.trace)
         async with aclosing(stream):
             choices = await collect(stream)
         ctx.record_usage(stream.usage)
@@ -69,7 +70,7 @@ class ChatServing(GenerationServing):
     ) -> AsyncGenerator[str, None]:
         """SSE frames of the response; the first output has arrived when this returns."""
         turn, meta = self._turn(body, ctx)
-        stream = await OutputStream.open(self.pipeline, [turn])
+        stream = await OutputStream.open(self.pipeline, [turn], ctx.trace)
         chunks = self._chunks(stream, meta, turn.params, body.include_usage, ctx)
         return event_stream(chunks, ctx.request_id)
 

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
@@ -40,7 +41,10 @@ class CompletionServing(GenerationServing):
         self, body: CompletionRequest, ctx: RequestContext
     ) -> tuple[list[Turn], CompletionMeta]:
         meta = self.begin(body, body.model, ctx)
-        turns = body.to_turns(ctx.request_id, self.limits())
+        turns = [
+            dataclasses.replace(t, tenant=ctx.tenant)
+            for t in body.to_turns(ctx.request_id, self.limits())
+        ]
         self.check_capabilities(turns[0].params)
         return turns, meta
 
@@ -48,7 +52,7 @@ class CompletionServing(GenerationServing):
         """The whole response, once every choice of every prompt has finished."""
         turns, meta = self._turns(body, ctx)
         params = turns[0].params
-        stream = await OutputStream.open(self.pipeline, turns)
+        stream = await OutputStream.open(self.pipeline, turns, ctx.trace)
         async with aclosing(stream):
             buffers = await collect(stream)
         ctx.record_usage(stream.usage)
@@ -84,7 +88,7 @@ class CompletionServing(GenerationServing):
     ) -> AsyncGenerator[str, None]:
         """SSE frames of the response; every prompt's first output has arrived on return."""
         turns, meta = self._turns(body, ctx)
-        stream = await OutputStream.open(self.pipeline, turns)
+        stream = await OutputStream.open(self.pipeline, turns, ctx.trace)
         chunks = self._chunks(stream, meta, body, turns, ctx)
         return event_stream(chunks, ctx.request_id)
 
