@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import tempfile
 import time
+from pathlib import Path
 
 import openai
 
@@ -83,7 +85,8 @@ def main() -> None:
     logging.disable(logging.INFO)
     engine = HFEngine.from_loaded(load_embedded(), HFEngineConfig(max_batch_size=8))
     levels = []
-    with LiveServer(create_app(Settings(), engine=engine)) as server:
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="lethe-bench-")))
+    with LiveServer(create_app(settings, engine=engine)) as server:
         asyncio.run(level(server.url, engine.model_id, 1, 1, 4))  # warm-up
         for clients in (int(c) for c in args.clients.split(",")):
             levels.append(

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -76,7 +78,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     logging.disable(logging.INFO)
-    lethe_app = create_app(Settings(default_max_tokens=16), engine=FakeEngine(model_id=MODEL))
+    settings = Settings(
+        default_max_tokens=16,
+        data_dir=Path(tempfile.mkdtemp(prefix="lethe-bench-")),
+        embedder_preload=False,
+    )
+    lethe_app = create_app(settings, engine=FakeEngine(model_id=MODEL))
     runs: dict[str, list[float]] = {"bare": [], "lethe": [], "lethe_stream": []}
     with LiveServer(bare_app()) as bare, LiveServer(lethe_app) as lethe:
         for url in (bare.url, lethe.url):

@@ -256,9 +256,9 @@ class TargetStore:
                 else:
                     self._publish_locked(applied)
         for stored in applied.written:
-            logger.info("event=target_written id=%s version=%d", stored.target.id, applied.version)
+            logger.debug("event=target_written id=%s version=%d", stored.target.id, applied.version)
         for target_id in applied.deleted:
-            logger.info("event=target_deleted id=%s version=%d", target_id, applied.version)
+            logger.debug("event=target_deleted id=%s version=%d", target_id, applied.version)
         self._after_write()
         return applied
 

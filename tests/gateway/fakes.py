@@ -77,7 +77,9 @@ class FakeEngine:
     ) -> None:
         self._model_id = model_id
         self._max_model_len = max_model_len
-        self._capabilities = capabilities or Capabilities(logits=True, logit_bias=True, rollback=True)
+        self._capabilities = capabilities or Capabilities(
+            logits=True, logit_bias=True, rollback=True
+        )
         self._load_gate = load_gate
         self._load_error = load_error
         self._ready = False

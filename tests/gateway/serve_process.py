@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,17 +43,20 @@ class ServeProcess:
 
     def __enter__(self) -> ServeProcess:
         command = [sys.executable, "-m", "lethe.gateway.cli", "serve", "--port", str(self.port)]
+        # The log goes to a file, never a pipe: a pipe nobody drains blocks a chatty server.
+        self.log = tempfile.NamedTemporaryFile(prefix="lethe-serve-", suffix=".log")
         self.process = subprocess.Popen(
             [*command, *self._args],
             env=self._env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
         )
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"lethe serve exited with {self.process.returncode}: {err}")
+                raise RuntimeError(
+                    f"lethe serve exited with {self.process.returncode}: {self.log_text()}"
+                )
             try:
                 if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
                     return self
@@ -62,6 +66,10 @@ class ServeProcess:
         self.__exit__()
         raise RuntimeError("lethe serve did not become ready in time")
 
+    def log_text(self) -> str:
+        """What the server logged so far."""
+        return Path(self.log.name).read_text(errors="replace")
+
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -70,3 +78,4 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.log.close()

@@ -188,10 +188,7 @@ class Served(ServeProcess):
         try:
             super().__enter__()
         except RuntimeError as exc:
-            log = (
-                self.process.stderr.read().decode() if self.process and self.process.stderr else ""
-            )
-            raise RuntimeError(f"{exc}; its log:\n{log[-6000:]}") from None
+            raise RuntimeError(f"{exc}; its log:\n{self.log_text()[-6000:]}") from None
         return self
 
 

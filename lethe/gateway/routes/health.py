@@ -20,9 +20,11 @@ UNAVAILABLE = {503: {"model": ErrorResponse, "description": "Not ready, or the l
 
 @router.get("/healthz", response_model=Liveness, responses=UNAVAILABLE)
 async def healthz(runtime: RuntimeDep) -> Liveness:
-    """Liveness: 200 while the process is sound, 503 once the model has failed to load."""
-    if runtime.loader.state == "failed":
+    """Liveness: 200 while the process is sound, 503 once the model or the store failed."""
+    if runtime.loader.engine.state == "failed":
         raise Unavailable("The model failed to load; see the server log.")
+    if runtime.loader.store.state == "failed":
+        raise Unavailable("The forget store failed to open; see the server log.")
     return Liveness()
 
 
