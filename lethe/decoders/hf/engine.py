@@ -22,6 +22,7 @@ import torch
 from lethe.decoders.engine import Capabilities, EngineStats
 from lethe.decoders.hf.config import HFEngineConfig
 from lethe.decoders.hf.job import Job
+from lethe.decoders.hf.kv_cache import new_cache
 from lethe.decoders.hf.loader import LoadedModel, load_model
 from lethe.decoders.hf.prompt import PromptEncoder
 from lethe.decoders.hf.scheduler import Scheduler
@@ -173,6 +174,7 @@ def _warm_up(loaded: LoadedModel) -> None:
     """One tiny prefill and decode step, so that the first request does not pay for lazy
     initialisation (kernel selection, allocator growth): readiness means warm."""
     ids = torch.tensor([[1, 2, 3, 4]], device=loaded.device)
+    cache = new_cache()
     with torch.inference_mode():
-        out = loaded.model(input_ids=ids, use_cache=True, logits_to_keep=1)
-        loaded.model(input_ids=ids[:, :1], cache=out.past_key_values, logits_to_keep=1)
+        loaded.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
+        loaded.model(input_ids=ids[:, :1], cache=cache, use_cache=True, logits_to_keep=1)
