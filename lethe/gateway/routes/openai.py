@@ -78,6 +78,21 @@ def with_debug(response: Response, ctx: RequestContext) -> Response:
     return response
 
 
+async def respond(
+    body: ChatCompletionRequest | CompletionRequest,
+    request: Request,
+    serving: ChatServing | CompletionServing,
+    ctx: RequestContext,
+) -> Response:
+    """A JSON response, or an SSE stream when ``body.stream``; cancelled if the client leaves."""
+    if body.stream:
+        work = serving.stream(body, ctx)  # type: ignore[arg-type]
+        frames = await cancel_on_disconnect(request.receive, work, serving.timeout_s)
+        return with_debug(EventStreamResponse(frames), ctx)
+    work = serving.complete(body, ctx)  # type: ignore[arg-type]
+    return json_response(await cancel_on_disconnect(request.receive, work, serving.timeout_s), ctx)
+
+
 @router.post("/chat/completions", response_model=ChatCompletionResponse, responses=STREAM_RESPONSE)
 async def create_chat_completion(
     body: ChatCompletionRequest,
@@ -86,14 +101,7 @@ async def create_chat_completion(
     ctx: Context,
 ) -> Response:
     """Create a chat completion (OpenAI's `POST /v1/chat/completions`)."""
-    if body.stream:
-        work = serving.stream(body, ctx)
-        frames = await cancel_on_disconnect(request.receive, work, serving.timeout_s)
-        return with_debug(EventStreamResponse(frames), ctx)
-    result = await cancel_on_disconnect(
-        request.receive, serving.complete(body, ctx), serving.timeout_s
-    )
-    return json_response(result, ctx)
+    return await respond(body, request, serving, ctx)
 
 
 @router.post("/completions", response_model=CompletionResponse, responses=STREAM_RESPONSE)
@@ -104,14 +112,7 @@ async def create_completion(
     ctx: Context,
 ) -> Response:
     """Create a legacy text completion (OpenAI's `POST /v1/completions`)."""
-    if body.stream:
-        work = serving.stream(body, ctx)
-        frames = await cancel_on_disconnect(request.receive, work, serving.timeout_s)
-        return with_debug(EventStreamResponse(frames), ctx)
-    result = await cancel_on_disconnect(
-        request.receive, serving.complete(body, ctx), serving.timeout_s
-    )
-    return json_response(result, ctx)
+    return await respond(body, request, serving, ctx)
 
 
 @router.get("/models", response_model=ModelList)
