@@ -11,6 +11,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Every gateway a test starts (in-process or as `lethe serve`) shares one ONNX export of the
+# embedder instead of exporting it again into each temporary data dir (~4 s each).
+os.environ.setdefault(
+    "LETHE_EMBEDDER_CACHE_DIR",
+    str(Path(__file__).resolve().parents[1] / ".lethe-cache" / "embedders"),
+)
 
 REPO = Path(__file__).resolve().parent.parent
 # Dequantised SmolLM2 weights, cached across test sessions (first load ~25 s, then ~2 s).

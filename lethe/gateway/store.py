@@ -2,7 +2,9 @@
 
 The registry (``registry.sqlite3``) and the audit log (``audit.sqlite3``) live in
 ``settings.data_dir``, next to the model cache. The embedder is a sentence-transformers folder
-(``embedder_model``; the packaged all-MiniLM-L6-v2 when unset). Opening is cheap at small sizes
+(``embedder_model``; the packaged all-MiniLM-L6-v2 when unset) run by ``embedder_backend``:
+torch, or ONNX Runtime (``onnx``, ``onnx-int8``) from an export kept in
+``settings.embedder_cache``. Opening is cheap at small sizes
 and seconds at 100k targets (the indices are rebuilt from stored embeddings, never re-embedded),
 so the app opens the store in the background (see :class:`lethe.gateway.readiness.StoreLoader`).
 
@@ -28,7 +30,13 @@ import numpy as np
 
 from lethe.gateway.logs import kv
 from lethe.gateway.settings import Settings
-from lethe.indices import Embedder, SentenceTransformerEmbedder, StoreConfig, TargetStore
+from lethe.indices import (
+    Embedder,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    StoreConfig,
+    TargetStore,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +89,18 @@ def store_config(settings: Settings) -> StoreConfig:
     )
 
 
-def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+def build_embedder(settings: Settings) -> Embedder:
     """The embedder named by the settings; nothing is loaded yet."""
-    return SentenceTransformerEmbedder(
+    if settings.embedder_backend == "torch":
+        return SentenceTransformerEmbedder(
+            settings.embedder_model,
+            device=settings.embedder_device,
+            batch_threads=settings.embedder_threads,
+        )
+    return OnnxEmbedder(
         settings.embedder_model,
-        device=settings.embedder_device,
+        precision="int8" if settings.embedder_backend == "onnx-int8" else "fp32",
+        cache_dir=settings.embedder_cache,
         batch_threads=settings.embedder_threads,
     )
 

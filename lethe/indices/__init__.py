@@ -9,6 +9,7 @@ gateway and the guards import them from here.
     lexical.py        LexicalMatcher (Aho-Corasick), LexicalHit
     chunking.py       what of a target is embedded (name, aliases, content chunks)
     embedder.py       Embedder protocol, SentenceTransformerEmbedder (all-MiniLM-L6-v2)
+    onnx_embedder.py  OnnxEmbedder: the same model through ONNX Runtime (fp32 or int8)
     semantic.py       SemanticIndex (FAISS flat/HNSW)      faiss_store.py, rwlock.py
     registry.py       Registry protocol, change log        sqlite_registry.py, sqlite_support.py
     audit.py          AuditEvent, AuditLog protocol        sqlite_audit.py
@@ -26,6 +27,7 @@ from lethe.indices.audit import AuditEvent, AuditLog, AuditPage, AuditQuery
 from lethe.indices.embedder import Embedder, SentenceTransformerEmbedder
 from lethe.indices.lexical import LexicalHit, LexicalMatcher
 from lethe.indices.normalize import fold
+from lethe.indices.onnx_embedder import OnnxEmbedder
 from lethe.indices.patch import PolicyPatch, TargetPatch, apply_patch
 from lethe.indices.registry import Change, ChangeSet, Registry, StoredTarget, TargetPage
 from lethe.indices.semantic import SemanticHit, SemanticIndex
@@ -58,6 +60,7 @@ __all__ = [
     "IndexSnapshot",
     "LexicalHit",
     "LexicalMatcher",
+    "OnnxEmbedder",
     "Policy",
     "PolicyPatch",
     "QAPair",

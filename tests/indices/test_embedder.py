@@ -80,21 +80,21 @@ def test_concurrent_calls_are_safe_and_deterministic(real_embedder):
 
 
 @pytest.mark.embedder
-def test_small_batches_run_single_threaded_and_restore_torch_threads(real_embedder):
+def test_small_batches_run_single_threaded_and_restore_torch_threads(torch_embedder):
     import torch
 
     before = torch.get_num_threads()
-    real_embedder.embed(["one query"])
-    real_embedder.embed([f"text {i}" for i in range(20)])
+    torch_embedder.embed(["one query"])
+    torch_embedder.embed([f"text {i}" for i in range(20)])
     assert torch.get_num_threads() == before
 
 
 def test_urgent_callers_go_before_waiting_bulk_callers():
     import time
 
-    from lethe.indices.embedder import _PriorityLock
+    from lethe.indices.embedder import PriorityLock
 
-    lock = _PriorityLock()
+    lock = PriorityLock()
     order: list[str] = []
     release_first = threading.Event()
 
