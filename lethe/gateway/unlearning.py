@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -113,6 +114,7 @@ class UnlearningPipeline:
                     filter=OutputFilter(
                         FilterConfig(
                             semantic_margin=config.output_filter.semantic_margin,
+                            lexical=config.output_filter.lexical,
                             finish_reason=config.finish_reason,
                         ),
                         store.embedder,
@@ -135,7 +137,7 @@ class UnlearningPipeline:
         started = time.perf_counter()
         parts = self._parts_for(self._store_of())
         snapshot = parts.store.snapshot
-        verdict = await self._classify(parts, turn, snapshot)
+        verdict, stream = await self._decide(parts, turn, snapshot)
         trace.version = snapshot.version
         trace.verdicts = verdict.verdicts
         trace.scope_ms = verdict.elapsed_ms
@@ -147,7 +149,8 @@ class UnlearningPipeline:
             return
         plan = self._plan(turn, verdict)
         trace.techniques = plan.fired
-        stream = self._engine.generate(plan.turn, plan.processors)
+        if stream is None:
+            stream = self._engine.generate(plan.turn, plan.processors)
         scope = FilterScope(
             snapshot, turn.tenant, plan.semantic_targets, plan.refusal, trace.hits.append
         )
@@ -160,12 +163,32 @@ class UnlearningPipeline:
             trace.rollbacks = sum(mask.rollbacks for mask in plan.masks)
             self._record(parts, turn, trace, started)
 
-    async def _classify(
+    async def _decide(
         self, parts: _StoreParts, turn: Turn, snapshot: IndexSnapshot
-    ) -> ScopeVerdict:
+    ) -> tuple[ScopeVerdict, AsyncIterator[GenerationOutput] | None]:
+        """The scope verdict, and the bare stream when it already runs and may be kept.
+
+        With targets registered but no lexical mention in the conversation, the bare decode
+        starts *while* the semantic check embeds the conversation (two threads, two cores):
+        when nothing is in scope the request loses no time to the check; when something is, the
+        speculative decode is cancelled before any of it was emitted.
+        """
         if not len(snapshot):
-            return ScopeVerdict(snapshot.version)  # nothing to forget: no embedding, no hop
-        return await asyncio.to_thread(parts.classifier.classify, turn, snapshot)
+            return ScopeVerdict(snapshot.version), None  # nothing to forget: no embedding
+        text = turn.conversation_text()
+        if snapshot.lexical_hits(text, tenant=turn.tenant):
+            return await asyncio.to_thread(parts.classifier.classify, turn, snapshot), None
+        bare = self._engine.generate(turn)
+        first = asyncio.ensure_future(anext(bare))
+        try:
+            verdict = await asyncio.to_thread(parts.classifier.classify, turn, snapshot)
+        except BaseException:
+            await _cancel(first, bare)
+            raise
+        if verdict.in_scope:
+            await _cancel(first, bare)
+            return verdict, None
+        return verdict, _resume(first, bare)
 
     def _plan(self, turn: Turn, verdict: ScopeVerdict) -> Plan:
         guarded = [v for v in verdict.in_scope if v.decision == "guard"]
@@ -229,6 +252,31 @@ class _StoreParts:
     classifier: ScopeClassifier
     filter: OutputFilter
     audit: AuditWriter | None
+
+
+async def _resume(
+    first: asyncio.Future[GenerationOutput], rest: AsyncIterator[GenerationOutput]
+) -> AsyncIterator[GenerationOutput]:
+    """The speculative stream: its (awaited) first output, then the rest."""
+    try:
+        yield await first
+    except StopAsyncIteration:
+        return
+    try:
+        async for out in rest:
+            yield out
+    finally:
+        await _close(rest)
+
+
+async def _cancel(
+    first: asyncio.Future[GenerationOutput], stream: AsyncIterator[GenerationOutput]
+) -> None:
+    """Drop a speculative stream: cancel its pending first output, close it."""
+    first.cancel()
+    with contextlib.suppress(BaseException):
+        await first
+    await _close(stream)
 
 
 async def _close(stream: AsyncIterator[GenerationOutput]) -> None:

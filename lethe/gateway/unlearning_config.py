@@ -38,9 +38,10 @@ class ScopeSpec(_Strict):
 
 
 class FilterSpec(_Strict):
-    """Output-filter knobs."""
+    """Output-filter knobs (``lexical`` False is for ablations only)."""
 
     semantic_margin: float = 0.1
+    lexical: bool = True
 
 
 class UnlearningConfig(_Strict):

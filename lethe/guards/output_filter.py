@@ -42,9 +42,12 @@ _SENTENCE_END = re.compile(r"[.!?;:\n]+[\"')\]]*(?=\s|$)")
 @dataclass(frozen=True, slots=True)
 class FilterConfig:
     """``context_chars`` of released text are kept to judge word boundaries;
-    ``semantic_margin`` is added to a target's scope threshold for output sentences."""
+    ``semantic_margin`` is added to a target's scope threshold for output sentences.
+    ``lexical`` False turns the every-request lexical check off (for ablations only: it is the
+    last line against a mention every other technique missed)."""
 
     context_chars: int = 48
+    lexical: bool = True
     semantic: bool = True
     semantic_margin: float = 0.1
     finish_reason: Literal["stop", "content_filter"] = "stop"
@@ -124,7 +127,7 @@ class OutputFilter:
     async def _step(
         self, choice: _Choice, scope: FilterScope, usage: Usage, *, final: bool
     ) -> GenerationOutput | None:
-        cut = self._lexical_hit(choice, scope, final)
+        cut = self._lexical_hit(choice, scope, final) if self.config.lexical else None
         sentences_end = len(choice.pending)
         if cut is None and scope.guarded and self.config.semantic and self._embedder:
             sentences_end = _last_sentence_end(choice.pending, final)

@@ -164,3 +164,29 @@ def test_defaults_naming_an_unconfigured_technique_fail_to_load(tmp_path):
     path.write_text("techniques:\n  - type: in_context\n")
     with pytest.raises(ConfigurationError, match="defaults_by_kind"):
         UnlearningConfig.load(path)
+
+
+def test_without_a_lexical_mention_the_bare_decode_starts_during_the_scope_check(store):
+    store.delete("ada")  # a refuse target in scope would answer without any decode
+    engine = Recording()
+    config = UnlearningConfig.load()
+    low = config.model_copy(
+        update={"scope": config.scope.model_copy(update={"thresholds": {"entity": 0.01}})}
+    )
+    pipeline = UnlearningPipeline(engine, store, low)
+    engine.enqueue(
+        Reply(choices=(tuple(f"bare{i} " for i in range(50)),), delay_s=0.01),
+        Reply(choices=(("Guarded answer.",),)),
+    )
+    out, trace, turn = ask(pipeline, "who came up with relativity")
+    assert [t is turn for t in engine.turns] == [True, False]  # speculative, then the plan
+    assert engine.cancelled.is_set()  # the speculative decode was dropped ...
+    assert out == {0: "Guarded answer."}  # ... before any of it went out
+    assert "einstein" in [v.target.id for v in trace.verdicts if v.decision == "guard"]
+
+
+def test_a_lexical_mention_skips_the_speculative_decode(setup):
+    pipeline, engine, _, _ = setup
+    engine.enqueue(Reply(choices=(("He was a physicist.",),)))
+    ask(pipeline, "Tell me about Einstein.")
+    assert len(engine.turns) == 1 and engine.turns[0].messages[0].role == "system"

@@ -141,3 +141,10 @@ def test_semantic_check_catches_a_paraphrased_leak_in_scope(tmp_path):
     fine = "Bread is made from flour, water and yeast. It is baked in an oven."
     assert run(flt, [split(fine, 5)], scope)[0][0] == fine
     store.close()
+
+
+def test_the_lexical_check_can_be_turned_off_for_an_ablation(store):
+    text = "It was Albert Einstein. He was born in Ulm."
+    flt = OutputFilter(FilterConfig(lexical=False), None)
+    got, reason = run(flt, [split(text, 3)], FilterScope(store.snapshot, None, (), REFUSAL))[0]
+    assert (got, reason) == (text, "stop")
