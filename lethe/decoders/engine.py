@@ -11,13 +11,16 @@ Example:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, fields
-from typing import Protocol
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Protocol
 
 from lethe.decoders.output import GenerationOutput
 from lethe.decoders.processors import ProcessorFactory
 from lethe.decoders.turn import Turn
 from lethe.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from lethe.decoders.token_bans import Vocabulary
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,9 @@ class Capabilities:
     ``logits``: per-step logits, so logits processors run. ``logit_bias``: additive token biases.
     ``rollback``: a sequence can be rewound a few tokens. ``assistant``: a second model can step
     in lockstep (contrastive decoding). ``streaming``: deltas as they are produced.
+    ``vocabulary``: the served model's tokenizer, for techniques that must name token ids
+    (forbidden-token bans on an engine without rollback); None when the engine has none here
+    (an upstream server without a local tokenizer configured).
     """
 
     logits: bool = False
@@ -34,6 +40,7 @@ class Capabilities:
     rollback: bool = False
     assistant: bool = False
     streaming: bool = True
+    vocabulary: Vocabulary | None = field(default=None, compare=False)
 
     def require(self, *names: str) -> None:
         """Raise :class:`ConfigurationError` naming every capability asked for and missing."""

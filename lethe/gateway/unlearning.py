@@ -92,7 +92,7 @@ class UnlearningPipeline:
             build_technique(spec.type, spec.params) for spec in config.techniques
         ]
         for technique in self._techniques:
-            engine.capabilities.require(*technique.requires)
+            technique.bind(engine.capabilities)
         self._parts: _StoreParts | None = None
         self._parts_lock = threading.Lock()
 

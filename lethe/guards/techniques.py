@@ -4,22 +4,35 @@ The pipeline's configuration lists techniques in run order as ``- type: ... para
 (``lethe/gateway/unlearning.yaml``); each in-scope target enables a subset (its policy's
 ``techniques``, else the defaults for its kind). A technique only adds to the request's
 :class:`Plan`: a rewritten prompt, logits-processor factories, targets for the semantic output
-check. It declares the engine capabilities it needs, checked once at start-up.
+check. At start-up the pipeline hands each technique the engine's :class:`Capabilities`
+(``bind``): the technique checks that the engine can run it, failing with a clear
+:class:`ConfigurationError` otherwise, and picks how to run there (``forbidden_tokens`` masks
+with rollback on the ``hf`` engine, prefix-masks on an engine with logits only, and merges
+``logit_bias`` bans into the request on an upstream server).
 
 Example:
     >>> tech = build_technique("forbidden_tokens", {"max_rollbacks": 8})
-    >>> tech.requires
-    ('logits', 'rollback')
+    >>> tech.bind(Capabilities(logits=True, logit_bias=True, rollback=True))
+    >>> tech.strategy
+    'rollback'
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
-from lethe.decoders import ProcessorFactory, Turn
+from lethe.decoders import Capabilities, ProcessorFactory, Turn
 from lethe.decoders.masking import DEFAULT_MAX_ROLLBACKS, ForbiddenTokenMask
+from lethe.decoders.token_bans import (
+    OPENAI_LOGIT_BIAS_LIMIT,
+    PrefixMaskFactory,
+    Vocabulary,
+    ban_candidates,
+    merge_bans,
+)
 from lethe.errors import ConfigurationError
 from lethe.guards.in_context import InContextConfig, InContextUnlearning
 from lethe.guards.output_filter import GuardedTarget
@@ -44,6 +57,11 @@ class Technique(Protocol):
     name: ClassVar[str]
     requires: ClassVar[tuple[str, ...]]
 
+    def bind(self, capabilities: Capabilities) -> None:
+        """Check, once at start-up, that the engine can run this technique (raise
+        :class:`ConfigurationError` naming what is missing), and pick how to run on it."""
+        ...
+
     def apply(self, plan: Plan, targets: Sequence[TargetVerdict]) -> None:
         """Add this technique's part for ``targets`` (never empty) to ``plan``."""
         ...
@@ -64,21 +82,69 @@ class InContext:
         data = {f: getattr(base, f) for f in base.__dataclass_fields__} | overrides
         self._icu = InContextUnlearning(InContextConfig.load(data))
 
+    def bind(self, capabilities: Capabilities) -> None:
+        """Runs on any engine: the prompt is all it changes."""
+        capabilities.require(*self.requires)
+
     def apply(self, plan: Plan, targets: Sequence[TargetVerdict]) -> None:
         """Put the instruction and demonstrations in front of the conversation."""
         plan.turn = self._icu.rewrite(plan.turn, [v.target for v in targets], refusal=plan.refusal)
         plan.fired.append(self.name)
 
 
+Strategy = Literal["rollback", "prefix_mask", "logit_bias"]
+
+
 class ForbiddenTokens:
-    """Mask the targets' forbidden strings (and, by default, names and aliases) with rollback."""
+    """Keep the targets' forbidden strings (and, by default, names and aliases) out of the
+    output, as well as the engine allows (chosen once, in :meth:`bind`):
+
+    - ``rollback`` (logits and rollback: the ``hf`` engine): text-level detection, cut back to
+      the match and ban its first token there (``ForbiddenTokenMask``); exact.
+    - ``prefix_mask`` (logits, no rollback: vLLM): ban, at each step, the tokens that would
+      complete a forbidden string (``token_bans.PrefixMaskFactory``).
+    - ``logit_bias`` (an upstream server): -100 on the first tokens of every spelling, merged
+      into the request's own ``logit_bias`` (a ban wins), at most ``logit_bias_limit`` entries.
+
+    The last two need the engine's ``vocabulary`` (a local tokenizer).
+    """
 
     name: ClassVar[str] = "forbidden_tokens"
-    requires: ClassVar[tuple[str, ...]] = ("logits", "rollback")
+    requires: ClassVar[tuple[str, ...]] = ()  # decided in bind(): one of three strategies
 
-    def __init__(self, max_rollbacks: int = DEFAULT_MAX_ROLLBACKS, names: bool = True) -> None:
+    def __init__(
+        self,
+        max_rollbacks: int = DEFAULT_MAX_ROLLBACKS,
+        names: bool = True,
+        logit_bias_limit: int = OPENAI_LOGIT_BIAS_LIMIT,
+    ) -> None:
         self.max_rollbacks = max_rollbacks
         self.names = names
+        self.logit_bias_limit = logit_bias_limit
+        self.strategy: Strategy = "rollback"
+        self._vocabulary: Vocabulary | None = None
+
+    def bind(self, capabilities: Capabilities) -> None:
+        """Pick the strongest strategy the engine supports; refuse an engine with none."""
+        if capabilities.logits and capabilities.rollback:
+            self.strategy, self._vocabulary = "rollback", None
+            return
+        vocabulary = capabilities.vocabulary
+        if vocabulary is not None and (capabilities.logits or capabilities.logit_bias):
+            self.strategy = "prefix_mask" if capabilities.logits else "logit_bias"
+            self._vocabulary = vocabulary
+            return
+        offered = [n for n in ("logits", "rollback", "logit_bias") if getattr(capabilities, n)]
+        hint = ""
+        if vocabulary is None:
+            hint = " (give the engine the served model's tokenizer)"
+        else:
+            offered.append("vocabulary")
+        raise ConfigurationError(
+            "technique 'forbidden_tokens' needs an engine with logits and rollback, or one with "
+            "a vocabulary (a local tokenizer) and logits or logit_bias; this engine offers "
+            f"{', '.join(offered) or 'none of these'}{hint}"
+        )
 
     def strings(self, targets: Sequence[TargetVerdict]) -> list[str]:
         """Every string to keep out of the output for these targets."""
@@ -90,10 +156,22 @@ class ForbiddenTokens:
         return out
 
     def apply(self, plan: Plan, targets: Sequence[TargetVerdict]) -> None:
-        """Add one mask per choice (masks keep per-choice bans)."""
-        strings, refusal = self.strings(targets), plan.refusal
+        """Add this request's enforcement, by the strategy chosen at start-up."""
+        strings = self.strings(targets)
         if not strings:
             return
+        if self.strategy == "rollback":
+            self._add_masks(plan, strings)
+        elif self.strategy == "prefix_mask":
+            assert self._vocabulary is not None
+            plan.processors.append(PrefixMaskFactory(tuple(strings), self._vocabulary))
+        else:
+            self._merge_bias(plan, strings)
+        plan.fired.append(self.name)
+
+    def _add_masks(self, plan: Plan, strings: list[str]) -> None:
+        """One rollback mask per choice (masks keep per-choice bans)."""
+        refusal = plan.refusal
 
         def factory() -> ForbiddenTokenMask:
             mask = ForbiddenTokenMask(strings, refusal=refusal, max_rollbacks=self.max_rollbacks)
@@ -101,7 +179,15 @@ class ForbiddenTokens:
             return mask
 
         plan.processors.append(factory)
-        plan.fired.append(self.name)
+
+    def _merge_bias(self, plan: Plan, strings: list[str]) -> None:
+        assert self._vocabulary is not None
+        params = plan.turn.params
+        bans = ban_candidates(strings, self._vocabulary)
+        bias = merge_bans(params.logit_bias, bans, limit=self.logit_bias_limit)
+        plan.turn = dataclasses.replace(
+            plan.turn, params=dataclasses.replace(params, logit_bias=bias)
+        )
 
 
 class OutputFilterSemantic:
@@ -110,6 +196,10 @@ class OutputFilterSemantic:
 
     name: ClassVar[str] = "output_filter"
     requires: ClassVar[tuple[str, ...]] = ()
+
+    def bind(self, capabilities: Capabilities) -> None:
+        """Runs on any engine: it reads the output stream."""
+        capabilities.require(*self.requires)
 
     def apply(self, plan: Plan, targets: Sequence[TargetVerdict]) -> None:
         """Register the targets, with their scope thresholds, for the semantic check."""

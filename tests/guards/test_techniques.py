@@ -1,0 +1,157 @@
+"""Techniques: the strategy each picks for an engine's capabilities, and what it adds to a plan."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from lethe.decoders import Capabilities, Message, SamplingParams, Turn
+from lethe.decoders.masking import ForbiddenTokenMask
+from lethe.decoders.token_bans import (
+    BAN,
+    ListVocabulary,
+    PrefixMask,
+    PrefixMaskFactory,
+    ban_candidates,
+)
+from lethe.errors import ConfigurationError
+from lethe.guards import techniques
+from lethe.guards.scope import TargetVerdict
+from lethe.guards.techniques import TECHNIQUES, ForbiddenTokens, Plan, build_technique
+from lethe.indices import ForgetTarget
+
+VOCAB = ListVocabulary(["<eos>", " Ada", "Ada", " Quill", "Quill", " Tartu", "Tartu", " ", "x"])
+ADA = ForgetTarget(
+    id="ada", kind="entity", name="Ada Quill", aliases=["Quill"], forbidden=["Tartu"]
+)
+REFUSAL = "I can't help with that."
+USER_BIAS = {8: 5.0, 1: 50.0}  # "x" up, " Ada" up (a ban must win there)
+
+
+def verdicts(*targets: ForgetTarget) -> list[TargetVerdict]:
+    return [TargetVerdict(t, "guard", True, None, 0.5) for t in targets]
+
+
+def plan(logit_bias: dict[int, float] | None = None) -> Plan:
+    params = SamplingParams(max_tokens=8, logit_bias=logit_bias or {})
+    return Plan(Turn.chat("r", [Message("user", "Where does Ada live?")], params), REFUSAL)
+
+
+def bound(caps: Capabilities, **params) -> ForbiddenTokens:
+    tech = build_technique("forbidden_tokens", params)
+    assert isinstance(tech, ForbiddenTokens)
+    tech.bind(caps)
+    return tech
+
+
+@pytest.mark.parametrize(
+    ("caps", "strategy"),
+    [
+        (Capabilities(logits=True, rollback=True), "rollback"),
+        (Capabilities(logits=True, logit_bias=True, rollback=True, vocabulary=VOCAB), "rollback"),
+        (Capabilities(logits=True, vocabulary=VOCAB), "prefix_mask"),
+        (Capabilities(logits=True, logit_bias=True, vocabulary=VOCAB), "prefix_mask"),
+        (Capabilities(logit_bias=True, vocabulary=VOCAB), "logit_bias"),
+    ],
+)
+def test_forbidden_tokens_picks_the_strongest_strategy_the_engine_allows(caps, strategy):
+    assert bound(caps).strategy == strategy
+
+
+@pytest.mark.parametrize(
+    ("caps", "offered"),
+    [
+        (Capabilities(), "offers none of these (give the engine the served model's tokenizer)"),
+        (Capabilities(logit_bias=True), "offers logit_bias (give the engine"),
+        (Capabilities(logits=True), "offers logits ("),  # the pipeline's own check: rollback
+        (Capabilities(logits=True, logit_bias=True), "offers logits, logit_bias ("),
+        (Capabilities(vocabulary=VOCAB), "offers vocabulary"),  # a tokenizer but no lever
+        (Capabilities(rollback=True, vocabulary=VOCAB), "offers rollback, vocabulary"),
+    ],
+)
+def test_forbidden_tokens_refuses_an_engine_it_cannot_run_on(caps, offered):
+    with pytest.raises(ConfigurationError) as info:
+        bound(caps)
+    message = str(info.value)
+    assert message.startswith("technique 'forbidden_tokens' needs an engine with logits and ")
+    assert "rollback" in message and "vocabulary (a local tokenizer)" in message
+    assert offered in message
+    assert ("give the engine" in message) == (caps.vocabulary is None)
+
+
+@pytest.mark.parametrize("name", sorted(set(TECHNIQUES) - {"forbidden_tokens"}))
+def test_other_techniques_run_on_any_engine(name):
+    build_technique(name).bind(Capabilities(streaming=False))
+
+
+def test_rollback_adds_one_mask_per_choice():
+    tech, p = bound(Capabilities(logits=True, rollback=True)), plan()
+    tech.apply(p, verdicts(ADA))
+    assert p.fired == ["forbidden_tokens"] and len(p.processors) == 1
+    first, second = p.processors[0](), p.processors[0]()
+    assert isinstance(first, ForbiddenTokenMask) and first is not second
+    assert p.masks == [first, second]
+    assert set(first.strings.patterns) == {"ada quill", "quill", "tartu"}
+
+
+def test_prefix_mask_adds_a_factory_with_the_strings_and_leaves_the_turn():
+    tech, p = bound(Capabilities(logits=True, vocabulary=VOCAB)), plan(USER_BIAS)
+    turn = p.turn
+    tech.apply(p, verdicts(ADA))
+    assert p.fired == ["forbidden_tokens"] and p.turn is turn and p.masks == []
+    [factory] = p.processors
+    assert isinstance(factory, PrefixMaskFactory) and factory.vocabulary is VOCAB
+    assert set(factory.strings) == {"Tartu", "Ada Quill", "Quill"}
+    assert isinstance(factory(), PrefixMask)
+
+
+def test_logit_bias_merges_bans_into_the_request_and_adds_no_processor():
+    tech, p = bound(Capabilities(logit_bias=True, vocabulary=VOCAB)), plan(USER_BIAS)
+    original = p.turn
+    tech.apply(p, verdicts(ADA))
+    assert p.fired == ["forbidden_tokens"] and p.processors == [] and p.masks == []
+    bias = dict(p.turn.params.logit_bias)
+    assert bias[8] == 5.0  # the user's own bias is kept
+    assert bias[1] == BAN  # " Ada" starts "Ada Quill": the ban wins over the user's +50
+    banned = {VOCAB.token_texts()[t] for t, b in bias.items() if b == BAN}
+    assert banned == {" Ada", "Ada", " Quill", "Quill", " Tartu", "Tartu"}
+    assert p.turn.messages == original.messages
+    assert dict(original.params.logit_bias) == USER_BIAS  # the request itself is not changed
+
+
+def test_logit_bias_respects_the_limit():
+    tech = bound(Capabilities(logit_bias=True, vocabulary=VOCAB), logit_bias_limit=3)
+    p = plan(USER_BIAS)
+    tech.apply(p, verdicts(ADA))
+    bias = dict(p.turn.params.logit_bias)
+    assert len(bias) == 3 and bias[8] == 5.0 and bias[1] == BAN
+    first = ban_candidates(["Tartu", "Ada Quill", "Quill"], VOCAB)
+    assert [t for t in bias if t not in USER_BIAS] == [t for t in first if t not in USER_BIAS][:1]
+
+
+@pytest.mark.parametrize(
+    "caps",
+    [
+        Capabilities(logits=True, rollback=True),
+        Capabilities(logits=True, vocabulary=VOCAB),
+        Capabilities(logit_bias=True, vocabulary=VOCAB),
+    ],
+)
+def test_nothing_fires_without_strings(caps):
+    tech, p = bound(caps, names=False), plan()
+    turn = p.turn
+    tech.apply(p, verdicts(ForgetTarget(id="t", kind="entity", name="Nobody")))
+    assert p.fired == [] and p.processors == [] and p.turn is turn
+
+
+def test_unknown_params_and_names_are_configuration_errors():
+    with pytest.raises(ConfigurationError, match="forbidden_tokens"):
+        build_technique("forbidden_tokens", {"max_rollback": 3})
+    with pytest.raises(ConfigurationError, match="unknown technique"):
+        build_technique("forbidden_token")
+
+
+def test_module_docstring_example():
+    result = doctest.testmod(techniques, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
