@@ -27,32 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 from benchmarks.common import load_average, percentile, save
-from benchmarks.indices_common import name_of, small_target
+from benchmarks.indices_common import TimedEmbedder, name_of, small_target
 from lethe.gateway.app import create_app
 from lethe.gateway.settings import Settings
 from lethe.gateway.store import open_store
 from lethe.indices import Embedder, ForgetTarget, SentenceTransformerEmbedder, TargetStore
 from tests.gateway.fakes import FakeEngine
 from tests.gateway.live import LiveServer
-
-
-class TimedEmbedder:
-    """Wraps an embedder and adds up the seconds spent in ``embed``."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.name, self.dim = inner.name, inner.dim
-        self.seconds = 0.0
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        started = time.perf_counter()
-        try:
-            return self.inner.embed(texts)
-        finally:
-            self.seconds += time.perf_counter() - started
 
 
 def make_target(shape: str, i: int, prefix: str) -> ForgetTarget:

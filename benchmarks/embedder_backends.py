@@ -31,13 +31,13 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.indices_common import (
+    TimedEmbedder,
     header,
     pool_sentences,
     query_texts,
@@ -51,22 +51,6 @@ from lethe.indices.encoding import chunks_of, embed_in_slices
 from lethe.indices.onnx_embedder import OnnxEmbedder
 
 CACHE = Path(__file__).resolve().parent.parent / ".lethe-cache" / "embedders"
-
-
-class TimedEmbedder:
-    """Wraps an embedder and adds up the seconds spent in ``embed``."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.name, self.dim = inner.name, inner.dim
-        self.seconds = 0.0
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        started = time.perf_counter()
-        try:
-            return self.inner.embed(texts)
-        finally:
-            self.seconds += time.perf_counter() - started
 
 
 def make_embedder(backend: str, threads: int) -> Embedder:

@@ -23,12 +23,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.indices_common import (
+    TimedEmbedder,
     fmt,
     header,
     pool_sentences,
@@ -47,22 +47,6 @@ from lethe.indices.registry import Put, TargetVectors
 from lethe.indices.sqlite_registry import SqliteRegistry
 from lethe.indices.store import TargetStore
 from lethe.indices.store_types import StoreConfig
-
-
-class TimedEmbedder:
-    """Wraps an embedder and adds up the time spent in ``embed``."""
-
-    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
-        self.inner = inner
-        self.name, self.dim = inner.name, inner.dim
-        self.seconds = 0.0
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        t = time.perf_counter()
-        try:
-            return self.inner.embed(texts)
-        finally:
-            self.seconds += time.perf_counter() - t
 
 
 def bulk_import(store: TargetStore, emb: TimedEmbedder, n: int) -> dict:

@@ -8,7 +8,8 @@ Usage (from the repo root; the default run takes a few minutes on 2 cores)::
 Each size builds the same structures the store serves from (an ``IndexSnapshot`` over a
 ``SemanticIndex`` and a lexical automaton), with 2 vectors a target (name + one content chunk).
 Target vectors are *synthetic* (real embeddings of a sentence pool plus noise, see
-``indices_common``); every query is embedded with the real all-MiniLM-L6-v2. Printed per size:
+``indices_common``); every query is embedded with the real all-MiniLM-L6-v2 (``--backend``:
+the default ONNX Runtime embedder, or torch). Printed per size:
 p50/p95 of the query embedding, the FAISS search, the lexical match, the whole scope call, build
 times, HNSW recall@10 against exact search, and RSS growth. Targets: total p50 <= 10 ms and FAISS
 <= 1 ms at 100k; the slope line says how total p50 grows per 10x more targets.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -33,12 +35,14 @@ from benchmarks.indices_common import (
     stats_ms,
     synthetic_vectors,
 )
-from lethe.indices.embedder import SentenceTransformerEmbedder
+from lethe.indices.embedder import Embedder, SentenceTransformerEmbedder
+from lethe.indices.onnx_embedder import OnnxEmbedder
 from lethe.indices.semantic import SemanticIndex
 from lethe.indices.snapshot import Base, IndexSnapshot, TargetEntry
 from lethe.indices.targets import ForgetTarget, Policy
 
 POLICY = Policy()
+CACHE = Path(__file__).resolve().parents[1] / ".lethe-cache" / "embedders"
 
 
 def build_snapshot(n: int, pool: np.ndarray, exact_limit: int) -> tuple[IndexSnapshot, dict]:
@@ -150,11 +154,14 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--pool", type=int, default=3000, help="real sentences embedded once")
     parser.add_argument("--exact-limit", type=int, default=100_000)
+    parser.add_argument("--backend", choices=("onnx", "torch"), default="onnx")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     header("indices_scope: scope lookup vs number of targets")
     print("   target vectors are SYNTHETIC (real sentence embeddings + noise); queries are real")
-    embedder = SentenceTransformerEmbedder()
+    embedder: Embedder = (
+        OnnxEmbedder(cache_dir=CACHE) if args.backend == "onnx" else SentenceTransformerEmbedder()
+    )
     embedder.load()
     t = time.perf_counter()
     pool = embedder.embed(pool_sentences(args.pool))

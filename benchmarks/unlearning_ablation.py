@@ -1,0 +1,166 @@
+"""Ablation of the unlearning techniques: each alone and all together, on the built-in suite.
+
+Usage (from the repo root; ~10-20 minutes per configuration on 2 cores)::
+
+    python -m benchmarks.unlearning_ablation                       # bare, 3 single, all
+    python -m benchmarks.unlearning_ablation --configs all --samples 16
+    python -m benchmarks.unlearning_ablation --table-only          # re-print from the reports
+
+Each configuration is a real ``lethe serve`` (its own process, a fresh data dir, the packaged
+configuration overlaid with the YAML below through ``LETHE_UNLEARNING_CONFIG``) and a real
+``lethe replay builtin`` against it (targets loaded through the admin API). ``bare`` is the same
+server with ``LETHE_UNLEARNING=false``. A single-technique configuration turns the every-request
+lexical output check off too (``output_filter.lexical: false``), except for ``output_filter``
+itself, whose lexical and semantic checks are the technique. The scope check decides which
+requests the technique applies to in every configuration.
+
+Reports land in ``benchmarks/results/ablation/<config>/``; the table (markdown) compares forget
+leak (greedy, over all forget probes and over those the bare model leaks), leak@k, the worst
+attack family, retain/general accuracy and over-refusal, and is written to
+``benchmarks/results/ablation/table.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tests.gateway.serve_process import MODEL_CACHE_DATA, ServeProcess
+
+OUT = Path(__file__).resolve().parent / "results" / "ablation"
+ADMIN_KEY = "ablation-admin"
+KINDS = ("entity", "fact", "document", "topic")
+CONFIGS = ("bare", "in_context", "forbidden_tokens", "output_filter", "all")
+
+
+def override(config: str) -> str | None:
+    """The YAML overlay of one configuration (None: the packaged configuration)."""
+    if config in ("bare", "all"):
+        return None
+    kinds = "\n".join(f"  {kind}: [{config}]" for kind in KINDS)
+    lexical = "true" if config == "output_filter" else "false"
+    params = "{max_rollbacks: 32, names: true}" if config == "forbidden_tokens" else "{}"
+    return (
+        f"techniques:\n  - type: {config}\n    params: {params}\n"
+        f"defaults_by_kind:\n{kinds}\n"
+        f"output_filter:\n  semantic_margin: 0.1\n  lexical: {lexical}\n"
+    )
+
+
+def run_config(config: str, args: argparse.Namespace) -> Path:
+    """Serve ``config`` and replay the built-in suite against it; returns its report dir."""
+    out = OUT / config
+    with tempfile.TemporaryDirectory(prefix="lethe-ablation-") as tmp:
+        data = Path(tmp)
+        (data / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")
+        env = {"LETHE_ADMIN_KEY": ADMIN_KEY, "LETHE_LOG_LEVEL": "warning"}
+        yaml_text = override(config)
+        if config == "bare":
+            env["LETHE_UNLEARNING"] = "false"
+        if yaml_text is not None:
+            (data / "unlearning.yaml").write_text(yaml_text)
+            env["LETHE_UNLEARNING_CONFIG"] = str(data / "unlearning.yaml")
+        with ServeProcess(env=env, data_dir=data) as server:
+            command = [
+                sys.executable, "-m", "lethe.gateway.cli", "replay", "builtin",
+                "--base-url", f"{server.url}/v1", "--admin-url", server.url,
+                "--admin-key", ADMIN_KEY, "--samples", str(args.samples),
+                "--max-tokens", str(args.max_tokens), "--attacks", "all",
+                "--attacks-per-target", "1", "--concurrency", str(args.concurrency),
+                "--out", str(out), "--no-progress",
+            ]  # fmt: skip
+            if config == "bare":
+                command.remove("--admin-url")
+                command.remove(server.url)
+            subprocess.run(command, check=True, env={**os.environ, **env})
+    return out
+
+
+def headline(report: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, Any]:
+    """The numbers of one configuration's report (``bare``: the bare model's report)."""
+    s = report["summary"]["main"]
+    attacks = {a: m["leak_rate"] for a, m in s["by_attack"].items()}
+    worst = max((a for a in attacks if a != "direct"), key=attacks.__getitem__)
+    row = {
+        "leak_direct": attacks["direct"],
+        "leak_all": s["forget"]["leak_rate"],
+        "leak_at_k": s["forget"]["leak_at_k"],
+        "worst_attack": (worst, attacks[worst]),
+        "retain": s["retain"]["accuracy"],
+        "general": s["general"]["accuracy"],
+        "over_refusal": max(s["retain"]["over_refusal"], s["general"]["over_refusal"]),
+    }
+    if bare is not None:
+        row["leak_of_bare_leaks"] = conditional_leak(report, bare)
+    return row
+
+
+def conditional_leak(report: dict[str, Any], bare: dict[str, Any]) -> float:
+    """Leak rate over the forget probes (direct and attacked) that the bare model leaked."""
+    leaked = {p for p, hit in _hits(bare).items() if hit}
+    ours = _hits(report)
+    common = [p for p in leaked if p in ours]
+    return sum(ours[p] for p in common) / len(common) if common else float("nan")
+
+
+def _hits(report: dict[str, Any]) -> dict[str, bool]:
+    path = Path(report["_dir"]) / "results.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {r["probe_id"]: r["hit"] for r in rows if r["kind"] == "forget" and not r["error"]}
+
+
+def table(configs: list[str]) -> str:
+    """The markdown table over the configurations' reports found in ``OUT``."""
+    reports = {}
+    for config in configs:
+        path = OUT / config / "report.json"
+        if path.is_file():
+            reports[config] = json.loads(path.read_text()) | {"_dir": str(OUT / config)}
+    bare = reports.get("bare")
+    lines = [
+        "| configuration | leak (direct, greedy) | leak (bare's leaks) | leak (all forget) "
+        "| leak@k | worst attack | retain acc. | general acc. | over-refusal |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for config, report in reports.items():
+        r = headline(report, bare if config != "bare" else None)
+        at_k = ", ".join(f"@{k} {v:.3f}" for k, v in r["leak_at_k"].items()) or "–"
+        cond = f"{r['leak_of_bare_leaks']:.3f}" if "leak_of_bare_leaks" in r else "1.000"
+        lines.append(
+            f"| {config} | {r['leak_direct']:.3f} | {cond} | {r['leak_all']:.3f} | {at_k} "
+            f"| {r['worst_attack'][0]} {r['worst_attack'][1]:.3f} | {r['retain']:.3f} "
+            f"| {r['general']:.3f} | {r['over_refusal']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--max-tokens", type=int, default=40)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    configs = [c for c in args.configs.split(",") if c]
+    unknown = set(configs) - set(CONFIGS)
+    if unknown:
+        parser.error(f"unknown configurations {sorted(unknown)}; choose from {CONFIGS}")
+    if not args.table_only:
+        for config in configs:
+            print(f"== {config}", flush=True)
+            run_config(config, args)
+    text = table(list(CONFIGS))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "table.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
