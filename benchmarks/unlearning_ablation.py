@@ -36,7 +36,14 @@ from tests.gateway.serve_process import MODEL_CACHE_DATA, ServeProcess
 OUT = Path(__file__).resolve().parent / "results" / "ablation"
 ADMIN_KEY = "ablation-admin"
 KINDS = ("entity", "fact", "document", "topic")
-CONFIGS = ("bare", "in_context", "forbidden_tokens", "output_filter", "all")
+CONFIGS = (
+    "bare",
+    "context_redaction",
+    "in_context",
+    "forbidden_tokens",
+    "output_filter",
+    "all",
+)
 
 
 def override(config: str) -> str | None:

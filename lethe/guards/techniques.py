@@ -36,6 +36,7 @@ from lethe.decoders.token_bans import (
 from lethe.errors import ConfigurationError
 from lethe.guards.in_context import InContextConfig, InContextUnlearning
 from lethe.guards.output_filter import GuardedTarget
+from lethe.guards.redaction import redact_turn
 from lethe.guards.scope import TargetVerdict
 
 
@@ -49,6 +50,7 @@ class Plan:
     semantic_targets: list[GuardedTarget] = field(default_factory=list)
     fired: list[str] = field(default_factory=list)
     masks: list[ForbiddenTokenMask] = field(default_factory=list)
+    from_context: set[str] = field(default_factory=set)  # ids redacted out of the documents
 
 
 class Technique(Protocol):
@@ -65,6 +67,33 @@ class Technique(Protocol):
     def apply(self, plan: Plan, targets: Sequence[TargetVerdict]) -> None:
         """Add this technique's part for ``targets`` (never empty) to ``plan``."""
         ...
+
+
+class ContextRedaction:
+    """Drop the sentences that mention an in-scope target from the prompt's context (system
+    prompt, documents, earlier turns), keeping the question itself (``guards/redaction.py``)."""
+
+    name: ClassVar[str] = "context_redaction"
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, names: bool = True) -> None:
+        self.names = names
+
+    def bind(self, capabilities: Capabilities) -> None:
+        """Runs on any engine: the prompt is all it changes."""
+        capabilities.require(*self.requires)
+
+    def apply(self, plan: Plan, targets: Sequence[TargetVerdict]) -> None:
+        """Redact the context; fired only when something was taken out."""
+        dropped = 0
+        for verdict in targets:
+            strings = ForbiddenTokens.strings_of([verdict], names=self.names)
+            redaction = redact_turn(plan.turn, strings)
+            plan.turn, dropped = redaction.turn, dropped + redaction.dropped
+            if redaction.from_documents:
+                plan.from_context.add(verdict.target.id)
+        if dropped:
+            plan.fired.append(self.name)
 
 
 class InContext:
@@ -88,7 +117,12 @@ class InContext:
 
     def apply(self, plan: Plan, targets: Sequence[TargetVerdict]) -> None:
         """Put the instruction and demonstrations in front of the conversation."""
-        plan.turn = self._icu.rewrite(plan.turn, [v.target for v in targets], refusal=plan.refusal)
+        plan.turn = self._icu.rewrite(
+            plan.turn,
+            [v.target for v in targets],
+            refusal=plan.refusal,
+            from_context=plan.from_context,
+        )
         plan.fired.append(self.name)
 
 
@@ -148,10 +182,15 @@ class ForbiddenTokens:
 
     def strings(self, targets: Sequence[TargetVerdict]) -> list[str]:
         """Every string to keep out of the output for these targets."""
+        return self.strings_of(targets, names=self.names)
+
+    @staticmethod
+    def strings_of(targets: Sequence[TargetVerdict], *, names: bool) -> list[str]:
+        """The targets' forbidden strings, and their names and aliases when ``names``."""
         out: list[str] = []
         for v in targets:
             out += v.target.forbidden
-            if self.names:
+            if names:
                 out += [v.target.name, *v.target.aliases]
         return out
 
@@ -208,6 +247,7 @@ class OutputFilterSemantic:
 
 
 TECHNIQUES: Mapping[str, Callable[..., Technique]] = {
+    ContextRedaction.name: ContextRedaction,
     InContext.name: InContext,
     ForbiddenTokens.name: ForbiddenTokens,
     OutputFilterSemantic.name: OutputFilterSemantic,

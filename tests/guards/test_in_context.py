@@ -20,7 +20,7 @@ def test_instruction_names_the_targets_and_demonstrations_come_first():
     system = out.messages[0]
     assert system.role == "system"
     assert "Albert Einstein" in system.content and "Einstein" in system.content
-    assert system.content.endswith("Be brief.")  # the operator's own system prompt is kept
+    assert system.content.startswith("Be brief.\n\n")  # the operator's prompt, then ours
     demos = out.messages[1:-1]
     assert [m.role for m in demos] == ["user", "assistant"] * (len(demos) // 2)
     pairs = {demos[i].content: demos[i + 1].content for i in range(0, len(demos), 2)}
@@ -55,3 +55,20 @@ def test_no_targets_or_a_raw_prompt_is_left_alone():
     assert icu.rewrite(turn, [], refusal=REFUSAL) is turn
     raw = Turn("r", PARAMS, prompt="Einstein was")
     assert icu.rewrite(raw, [EINSTEIN], refusal=REFUSAL) is raw
+
+
+def test_a_long_conversation_gets_the_instruction_again_before_the_question():
+    shots = [Message(r, f"{r} {i}") for i in range(3) for r in ("user", "assistant")]
+    turn = Turn.chat("r", [*shots, Message("user", "Who was Einstein?")], PARAMS)
+    out = InContextUnlearning.default().rewrite(turn, [EINSTEIN], refusal=REFUSAL)
+    assert out.messages[-2].role == "system" and "Albert Einstein" in out.messages[-2].content
+    short = Turn.chat("r", [Message("user", "Who was Einstein?")], PARAMS)
+    rewritten = InContextUnlearning.default().rewrite(short, [EINSTEIN], refusal=REFUSAL)
+    assert [m.role for m in rewritten.messages].count("system") == 1
+
+
+def test_targets_redacted_from_the_documents_get_no_forget_demonstrations():
+    turn = Turn.chat("r", [Message("user", "Who was Einstein?")], PARAMS)
+    icu = InContextUnlearning.default()
+    out = icu.rewrite(turn, [EINSTEIN], refusal=REFUSAL, from_context={"einstein"})
+    assert REFUSAL not in [m.content for m in out.messages if m.role == "assistant"]
