@@ -155,3 +155,37 @@ def test_unknown_params_and_names_are_configuration_errors():
 def test_module_docstring_example():
     result = doctest.testmod(techniques, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_context_redaction_takes_the_target_out_of_the_documents_before_in_context_runs():
+    directory = "Directory:\n- Ada Quill: lives in Tartu.\n- Bo Lind: lives in Tallinn."
+    params = SamplingParams(max_tokens=8)
+    messages = [Message("system", directory), Message("user", "Where does Bo Lind live?")]
+    p = Plan(Turn.chat("r", messages, params), REFUSAL)
+    for name in ("context_redaction", "in_context"):
+        build_technique(name).apply(p, verdicts(ADA))
+    assert p.fired == ["context_redaction", "in_context"] and p.from_context == {"ada"}
+    system = p.turn.messages[0].content
+    assert system.startswith("Directory:\n- Bo Lind: lives in Tallinn.") and "Tartu" not in system
+    assert [m.role for m in p.turn.messages] == ["system", "user"]  # no forget demonstration
+
+
+def test_context_redaction_of_an_earlier_turn_keeps_the_forget_demonstrations():
+    messages = [
+        Message("user", "Tell me about Ada Quill."),
+        Message("assistant", "She lives in Tartu."),
+        Message("user", "Where does she live?"),
+    ]
+    p = Plan(Turn.chat("r", messages, SamplingParams(max_tokens=8)), REFUSAL)
+    target = ADA.model_copy(update={"content": ("Ada Quill lives in Tartu.",)})
+    for name in ("context_redaction", "in_context"):
+        build_technique(name).apply(p, verdicts(target))
+    assert p.fired == ["context_redaction", "in_context"] and p.from_context == set()
+    assert REFUSAL in [m.content for m in p.turn.messages if m.role == "assistant"]
+    assert all("Tartu" not in m.content for m in p.turn.messages)
+
+
+def test_context_redaction_without_a_mention_does_not_fire():
+    p = plan()
+    build_technique("context_redaction").apply(p, verdicts(ADA))
+    assert p.fired == [] and p.turn.messages[0].content == "Where does Ada live?"
