@@ -114,6 +114,7 @@ class UnlearningPipeline:
                     filter=OutputFilter(
                         FilterConfig(
                             semantic_margin=config.output_filter.semantic_margin,
+                            question_context=config.output_filter.question_context,
                             lexical=config.output_filter.lexical,
                             finish_reason=config.finish_reason,
                         ),
@@ -152,7 +153,12 @@ class UnlearningPipeline:
         if stream is None:
             stream = self._engine.generate(plan.turn, plan.processors)
         scope = FilterScope(
-            snapshot, turn.tenant, plan.semantic_targets, plan.refusal, trace.hits.append
+            snapshot,
+            turn.tenant,
+            plan.semantic_targets,
+            plan.refusal,
+            trace.hits.append,
+            question=_question(turn),
         )
         try:
             async with aclosing(parts.filter.apply(stream, scope, turn.params.n)) as filtered:
@@ -252,6 +258,15 @@ class _StoreParts:
     classifier: ScopeClassifier
     filter: OutputFilter
     audit: AuditWriter | None
+
+
+def _question(turn: Turn, limit: int = 400) -> str:
+    """What the output answers: the last line of the last user message (at most ``limit``
+    characters), or the raw prompt's last line."""
+    users = [m.content for m in turn.messages if m.role == "user"]
+    text = users[-1] if users else (turn.prompt if isinstance(turn.prompt, str) else "")
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][-limit:] if lines else ""
 
 
 async def _resume(

@@ -41,6 +41,7 @@ class FilterSpec(_Strict):
     """Output-filter knobs (``lexical`` False is for ablations only)."""
 
     semantic_margin: float = 0.1
+    question_context: bool = True
     lexical: bool = True
 
 

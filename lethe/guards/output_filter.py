@@ -8,8 +8,11 @@ whole output is never rescanned and ordinary text is delayed by a few characters
 - **Lexical, always**: mentions of any in-force target's name, aliases or forbidden strings, with
   the matcher's normalisation (spelled-out, spaced, dashed, case-changed forms are caught).
 - **Semantic, in scope only**: each completed sentence is embedded and compared with the
-  in-scope targets' own vectors; a sentence at or above the target's threshold is a leak. For
-  such requests text is released sentence by sentence.
+  in-scope targets' own vectors; a sentence at or above the target's threshold (plus a margin)
+  is a leak. A short answer carries its meaning in the question ("Sure! Microsoft." after "Which
+  company did Bill Gates found?"), so with ``question_context`` the sentence is also embedded
+  after the question being answered, and the higher score counts. For such requests text is
+  released sentence by sentence.
 
 On a hit the choice ends before the sentence that holds it; when nothing was said yet the
 choice becomes the policy's refusal, which reads like ignorance. ``finish_reason`` stays
@@ -50,6 +53,7 @@ class FilterConfig:
     lexical: bool = True
     semantic: bool = True
     semantic_margin: float = 0.1
+    question_context: bool = True
     finish_reason: Literal["stop", "content_filter"] = "stop"
 
 
@@ -80,6 +84,7 @@ class FilterScope:
     guarded: Sequence[GuardedTarget]
     refusal: str
     on_hit: Callable[[FilterHit], None] = lambda hit: None
+    question: str = ""  # what the output answers: the last line of the last user message
 
 
 @dataclass(slots=True)
@@ -154,17 +159,32 @@ class OutputFilter:
         """Offset in ``pending`` of the first completed sentence too close to a target."""
         spans = _sentences(choice.pending[:end])
         assert self._embedder is not None
-        vectors = await asyncio.to_thread(self._embedder.embed, [s for _, s in spans])
-        semantic = scope.snapshot.semantic
-        for (start, _), vector in zip(spans, np.atleast_2d(vectors), strict=True):
-            scores = semantic.scores_for(vector, [g.target_id for g in scope.guarded])
+        texts = [s for _, s in spans]
+        question = scope.question.strip() if self.config.question_context else ""
+        if question:
+            texts += [f"{question} {s}" for _, s in spans]
+        vectors = np.atleast_2d(await asyncio.to_thread(self._embedder.embed, texts))
+        ids = [g.target_id for g in scope.guarded]
+        for i, (start, _) in enumerate(spans):
+            scores = self._best_scores(scope.snapshot, vectors[i :: len(spans)], ids)
             for g in scope.guarded:
-                hit = scores.get(g.target_id)
-                if hit is not None and hit.score >= g.threshold + self.config.semantic_margin:
+                score = scores.get(g.target_id)
+                if score is not None and score >= g.threshold + self.config.semantic_margin:
                     technique = "output_filter_semantic"
-                    scope.on_hit(FilterHit(choice.index, g.target_id, technique, hit.score))
+                    scope.on_hit(FilterHit(choice.index, g.target_id, technique, score))
                     return start
         return None
+
+    @staticmethod
+    def _best_scores(
+        snapshot: IndexSnapshot, vectors: np.ndarray, ids: list[str]
+    ) -> dict[str, float]:
+        """Per target, the best score over ``vectors`` (a sentence alone, after the question)."""
+        best: dict[str, float] = {}
+        for vector in vectors:
+            for target_id, hit in snapshot.semantic.scores_for(vector, ids).items():
+                best[target_id] = max(best.get(target_id, hit.score), hit.score)
+        return best
 
     def _release(self, choice: _Choice, end: int, usage: Usage) -> GenerationOutput | None:
         if end <= 0:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +150,43 @@ def test_the_lexical_check_can_be_turned_off_for_an_ablation(store):
     flt = OutputFilter(FilterConfig(lexical=False), None)
     got, reason = run(flt, [split(text, 3)], FilterScope(store.snapshot, None, (), REFUSAL))[0]
     assert (got, reason) == (text, "stop")
+
+
+@pytest.mark.embedder
+@pytest.mark.parametrize(
+    ("question_context", "expected"), [(True, REFUSAL), (False, "Sure! Microsoft.")]
+)
+def test_a_short_answer_is_judged_after_the_question_it_answers(
+    tmp_path, question_context, expected
+):
+    from lethe.indices import ForgetTarget, OnnxEmbedder, StoreConfig, TargetStore
+
+    embedder = OnnxEmbedder(cache_dir=Path(os.environ["LETHE_EMBEDDER_CACHE_DIR"]))
+    store = TargetStore.open(tmp_path / "d", embedder, config=StoreConfig(background=False))
+    store.add(
+        ForgetTarget(
+            id="gates",
+            kind="entity",
+            name="Bill Gates",
+            content=["Bill Gates is an American businessman who co-founded Microsoft."],
+        )
+    )
+    scope = FilterScope(
+        store.snapshot,
+        None,
+        (GuardedTarget("gates", 0.55),),
+        REFUSAL,
+        question="Which company did Bill Gates co-found?",
+    )
+    flt = OutputFilter(FilterConfig(question_context=question_context), embedder)
+    assert run(flt, [split("Sure! Microsoft.", 4)], scope)[0][0] == expected
+    retain = FilterScope(
+        store.snapshot,
+        None,
+        (GuardedTarget("gates", 0.55),),
+        REFUSAL,
+        question="Who formulated the laws of motion?",
+    )
+    answer = "Isaac Newton formulated the laws of motion."
+    assert run(flt, [split(answer, 4)], retain)[0][0] == answer
+    store.close()
