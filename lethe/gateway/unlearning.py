@@ -61,6 +61,7 @@ class Trace:
                     "lexical": v.lexical,
                     "semantic": None if v.semantic is None else round(v.semantic, 4),
                     "threshold": v.threshold,
+                    "retain": None if v.retain is None else round(v.retain, 4),
                 }
                 for v in self.verdicts
             ],

@@ -65,6 +65,14 @@ def _redact_but_question(text: str, strings: ForbiddenStrings) -> tuple[str, int
     return (f"{redacted}\n{question}" if redacted.strip() else question), dropped
 
 
+def mentions(turn: Turn, strings: Iterable[str]) -> bool:
+    """Whether any message of ``turn`` (or its raw prompt) still names one of ``strings``."""
+    matcher = ForbiddenStrings(strings)
+    prompt = turn.prompt if isinstance(turn.prompt, str) else ""
+    texts = [m.content for m in turn.messages] if turn.is_chat else [prompt]
+    return bool(matcher) and any(_mentions(t, matcher) for t in texts)
+
+
 @dataclass(frozen=True, slots=True)
 class Redaction:
     """A redacted turn; how many sentences left it, and how many of those the operator's own

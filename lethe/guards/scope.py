@@ -7,7 +7,9 @@ name and content. Each hit target gets a decision:
 
 - ``guard``: in scope; the request runs with the target's unlearning techniques;
 - ``refuse``: in scope and the target's policy is ``refuse``: the request is declined;
-- ``pass``: near, but below the target's threshold: nothing is done.
+- ``pass``: near, but below the target's threshold, or near by meaning alone yet at least as
+  near to one of the target's retain examples (what must keep working next to it): nothing is
+  done.
 
 Only the top ``k`` targets come back from the index, so the cost does not grow with the
 registry. Semantic thresholds come from the target's policy, else a default per target kind
@@ -27,7 +29,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+import numpy as np
+
 from lethe.decoders import Message, Turn
+from lethe.guards.retain_vectors import RetainVectors
 from lethe.indices import ForgetTarget, IndexSnapshot, ScopeHit, TargetStore
 from lethe.indices.chunking import chunk_text
 
@@ -47,6 +52,8 @@ class TargetVerdict:
     lexical: bool
     semantic: float | None
     threshold: float
+    retain: float | None = None  # best cosine to the target's retain examples (checked only
+    # when the target was near by meaning alone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,7 @@ class ScopeClassifier:
     def __init__(self, store: TargetStore, config: ScopeConfig | None = None) -> None:
         self._store = store
         self.config = config or ScopeConfig()
+        self._retain = RetainVectors(store.embedder)
 
     def classify(self, turn: Turn, snapshot: IndexSnapshot | None = None) -> ScopeVerdict:
         """The verdict for ``turn`` against ``snapshot`` (default: the store's current one)."""
@@ -98,7 +106,7 @@ class ScopeClassifier:
             return ScopeVerdict(snap.version, (), _ms(started))
         queries = self._store.embedder.embed(self._query_texts(turn, text))
         result = snap.scope(text, queries, k=self.config.k, tenant=turn.tenant)
-        verdicts = tuple(self._decide(hit) for hit in result.hits)
+        verdicts = tuple(self._decide(hit, queries) for hit in result.hits)
         return ScopeVerdict(result.version, verdicts, _ms(started))
 
     def _query_texts(self, turn: Turn, text: str) -> list[str]:
@@ -109,17 +117,24 @@ class ScopeClassifier:
             return [last_user, *windows]
         return windows
 
-    def _decide(self, hit: ScopeHit) -> TargetVerdict:
+    def _decide(self, hit: ScopeHit, queries: np.ndarray) -> TargetVerdict:
+        """In scope on a lexical mention, or on meaning when the request is nearer to the
+        target's content than to its retain examples."""
         target = hit.target
         threshold = target.policy.thresholds.semantic
         if threshold is None:
             threshold = self.config.thresholds.get(target.kind, 0.6)
-        semantic_in = hit.semantic_score is not None and hit.semantic_score >= threshold
+        score = hit.semantic_score
+        semantic_in = score is not None and score >= threshold
+        retain = None
+        if semantic_in and not hit.lexical and target.retain:
+            retain = self._retain.best(target, queries)
+            semantic_in = retain is None or retain < score  # type: ignore[operator]
         if not hit.lexical and not semantic_in:
             decision: Decision = "pass"
         else:
             decision = "refuse" if target.policy.action == "refuse" else "guard"
-        return TargetVerdict(target, decision, bool(hit.lexical), hit.semantic_score, threshold)
+        return TargetVerdict(target, decision, bool(hit.lexical), score, threshold, retain)
 
 
 def _last_user(messages: tuple[Message, ...]) -> str:

@@ -36,7 +36,7 @@ from lethe.decoders.token_bans import (
 from lethe.errors import ConfigurationError
 from lethe.guards.in_context import InContextConfig, InContextUnlearning
 from lethe.guards.output_filter import GuardedTarget
-from lethe.guards.redaction import redact_turn
+from lethe.guards.redaction import mentions, redact_turn
 from lethe.guards.scope import TargetVerdict
 
 
@@ -51,6 +51,7 @@ class Plan:
     fired: list[str] = field(default_factory=list)
     masks: list[ForbiddenTokenMask] = field(default_factory=list)
     from_context: set[str] = field(default_factory=set)  # ids redacted out of the documents
+    absent: set[str] = field(default_factory=set)  # of those, ids named nowhere else
 
 
 class Technique(Protocol):
@@ -92,6 +93,8 @@ class ContextRedaction:
             plan.turn, dropped = redaction.turn, dropped + redaction.dropped
             if redaction.from_documents:
                 plan.from_context.add(verdict.target.id)
+                if not mentions(plan.turn, strings):  # only the documents named it
+                    plan.absent.add(verdict.target.id)
         if dropped:
             plan.fired.append(self.name)
 
@@ -116,10 +119,14 @@ class InContext:
         capabilities.require(*self.requires)
 
     def apply(self, plan: Plan, targets: Sequence[TargetVerdict]) -> None:
-        """Put the instruction and demonstrations in front of the conversation."""
+        """Put the instruction and demonstrations in front of the conversation, for the
+        targets the prompt still names (one redacted out of it entirely needs neither)."""
+        present = [v.target for v in targets if v.target.id not in plan.absent]
+        if not present:
+            return
         plan.turn = self._icu.rewrite(
             plan.turn,
-            [v.target for v in targets],
+            present,
             refusal=plan.refusal,
             from_context=plan.from_context,
         )

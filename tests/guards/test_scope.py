@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from lethe.decoders import Message, SamplingParams, Turn
@@ -85,4 +88,37 @@ def test_default_thresholds_with_the_real_embedder(tmp_path, question, in_scope)
     store.add(EINSTEIN)
     verdict = ScopeClassifier(store).classify(chat(("user", question)))
     assert (verdict.guarded != ()) is in_scope, verdict.verdicts
+    store.close()
+
+
+@pytest.mark.embedder
+@pytest.mark.parametrize(
+    ("question", "retain", "decision"),
+    [
+        ("What is the capital of Canada?", True, "pass"),  # nearer to the retain example
+        ("What is the capital of Canada?", False, "guard"),  # near enough without one
+        ("What is the capital of Australia?", True, "guard"),
+        ("Tell me about Canberra.", True, "guard"),  # a mention is never overruled
+    ],
+)
+def test_a_request_nearer_to_a_retain_example_stays_out_of_scope(
+    tmp_path, question, retain, decision
+):
+    from lethe.indices import ForgetTarget, OnnxEmbedder, StoreConfig, TargetStore
+
+    embedder = OnnxEmbedder(cache_dir=Path(os.environ["LETHE_EMBEDDER_CACHE_DIR"]))
+    store = TargetStore.open(tmp_path / "d", embedder, config=StoreConfig(background=False))
+    canberra = ForgetTarget(
+        id="canberra",
+        kind="entity",
+        name="Canberra",
+        content=[{"question": "What is the capital of Australia?", "answer": "Canberra"}],
+        retain=[{"question": "What is the capital of Canada?", "answer": "Ottawa"}]
+        if retain
+        else [],
+    )
+    store.add(canberra)
+    [verdict] = ScopeClassifier(store).classify(chat(("user", question))).verdicts
+    assert verdict.decision == decision, verdict
+    assert (verdict.retain is not None) == (retain and not verdict.lexical)
     store.close()

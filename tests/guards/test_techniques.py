@@ -160,7 +160,7 @@ def test_module_docstring_example():
 def test_context_redaction_takes_the_target_out_of_the_documents_before_in_context_runs():
     directory = "Directory:\n- Ada Quill: lives in Tartu.\n- Bo Lind: lives in Tallinn."
     params = SamplingParams(max_tokens=8)
-    messages = [Message("system", directory), Message("user", "Where does Bo Lind live?")]
+    messages = [Message("system", directory), Message("user", "Where does Ada Quill live?")]
     p = Plan(Turn.chat("r", messages, params), REFUSAL)
     for name in ("context_redaction", "in_context"):
         build_technique(name).apply(p, verdicts(ADA))
@@ -189,3 +189,16 @@ def test_context_redaction_without_a_mention_does_not_fire():
     p = plan()
     build_technique("context_redaction").apply(p, verdicts(ADA))
     assert p.fired == [] and p.turn.messages[0].content == "Where does Ada live?"
+
+
+def test_in_context_skips_a_target_the_redaction_took_out_of_the_prompt_entirely():
+    directory = "Directory:\n- Ada Quill: lives in Tartu.\n- Bo Lind: lives in Tallinn."
+    messages = [Message("system", directory), Message("user", "Where does Bo Lind live?")]
+    p = Plan(Turn.chat("r", messages, SamplingParams(max_tokens=8)), REFUSAL)
+    for name in ("context_redaction", "in_context"):
+        build_technique(name).apply(p, verdicts(ADA))
+    assert p.absent == {"ada"} and p.fired == ["context_redaction"]
+    assert [m.content for m in p.turn.messages] == [
+        "Directory:\n- Bo Lind: lives in Tallinn.",
+        "Where does Bo Lind live?",
+    ]
