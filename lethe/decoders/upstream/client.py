@@ -192,19 +192,25 @@ class UpstreamClient:
         except ValueError:
             raise UpstreamError(f"the upstream's answer to GET {path} is not JSON") from None
 
+    async def aclose(self) -> None:
+        """Close the running loop's pool (a caller that runs one event loop per task)."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
     def close(self) -> None:
         """Close every pool (at shutdown; streams still open end).
 
         Called from the loop that serves (the app's lifespan) or from any other thread.
         """
         clients, self._clients = self._clients, {}
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
         for loop, client in clients.items():
             if loop.is_closed():
                 continue
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
             if running is loop:
                 task = loop.create_task(client.aclose())
                 self._closing.add(task)

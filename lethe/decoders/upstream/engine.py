@@ -108,11 +108,6 @@ class UpstreamEngine:
         return self._config.served_model_name or self._model or "unloaded"
 
     @property
-    def upstream_model(self) -> str | None:
-        """The model name sent to the upstream."""
-        return self._model
-
-    @property
     def capabilities(self) -> Capabilities:
         """``logit_bias`` and streaming; a vocabulary when a local tokenizer is configured."""
         return self._capabilities
@@ -232,21 +227,24 @@ class UpstreamEngine:
         self, response: httpx.Response, turn: Turn
     ) -> AsyncIterator[GenerationOutput]:
         decoder = ChunkDecoder(turn.params.n, turn.is_chat)
-        events = sse_data(response)
         done = False
-        async for data in events:
-            if data.strip() == DONE:
-                done = True
-                break
-            chunk = self._parse(data)
-            if "error" in chunk:
-                raise in_band_error(chunk["error"], self._model, self._client.secrets)
-            for output in decoder.feed(chunk):
-                yield output
-        if not done and not decoder.all_finished:
-            raise UpstreamError("the upstream model server ended its answer before finishing it")
-        if done:
-            await _drain(events)
+        async with contextlib.aclosing(sse_data(response)) as events:
+            async for data in events:
+                if data.strip() == DONE:
+                    done = True
+                    break
+                chunk = self._parse(data)
+                if "error" in chunk:
+                    logger.warning("event=upstream_stream_error request_id=%s", turn.request_id)
+                    raise in_band_error(chunk["error"], self._model, self._client.secrets)
+                for output in decoder.feed(chunk):
+                    yield output
+            if not done and not decoder.all_finished:
+                raise UpstreamError(
+                    "the upstream model server ended its answer before finishing it"
+                )
+            if done:
+                await _drain(events)
         for output in decoder.close():
             yield output
 

@@ -39,12 +39,18 @@ def client_for(url: str, **config: object) -> UpstreamClient:
     return UpstreamClient(UpstreamEngineConfig(url, **config))  # type: ignore[arg-type]
 
 
-async def read_all(client: UpstreamClient) -> bytes:
-    response = await client.open_stream("/chat/completions", {"model": "m"}, "req-1")
+async def read_all(client: UpstreamClient, times: int = 1) -> bytes:
+    """The body of ``times`` requests in a row (the last), then the loop's pool closed."""
     try:
-        return await response.aread()
+        for _ in range(times):
+            response = await client.open_stream("/chat/completions", {"model": "m"}, "req-1")
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
+        return body
     finally:
-        await response.aclose()
+        await client.aclose()
 
 
 def failure(client: UpstreamClient) -> LetheError:
@@ -124,13 +130,7 @@ def test_the_key_is_sent_and_never_shown(upstream: ScriptedUpstream) -> None:
 
 
 def test_sequential_requests_reuse_one_pooled_connection(upstream: ScriptedUpstream) -> None:
-    client = client_for(upstream.url + "/v1")
-
-    async def three() -> None:
-        for _ in range(3):
-            await read_all(client)
-
-    asyncio.run(three())
+    asyncio.run(read_all(client_for(upstream.url + "/v1"), times=3))
     assert len({r.client_port for r in upstream.received}) == 1
 
 
@@ -139,7 +139,17 @@ def test_concurrent_requests_are_bounded_by_the_pool(upstream: ScriptedUpstream)
     client = client_for(upstream.url + "/v1", max_connections=1, connect_timeout_s=0.2)
 
     async def two() -> list[object]:
-        return await asyncio.gather(read_all(client), read_all(client), return_exceptions=True)
+        try:
+            return await asyncio.gather(read(), read(), return_exceptions=True)
+        finally:
+            await client.aclose()
+
+    async def read() -> bytes:
+        response = await client.open_stream("/chat/completions", {}, "req-1")
+        try:
+            return await response.aread()
+        finally:
+            await response.aclose()
 
     results = asyncio.run(two())
     assert sorted(type(r).__name__ for r in results) == ["Overloaded", "bytes"]

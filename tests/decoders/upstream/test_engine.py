@@ -63,8 +63,13 @@ def chat(**params: Any) -> Turn:
 
 
 def run(engine: UpstreamEngine, turn: Turn) -> list[GenerationOutput]:
+    """All outputs of ``turn``, in an event loop of its own (whose pool is closed after)."""
+
     async def go() -> list[GenerationOutput]:
-        return [out async for out in engine.generate(turn)]
+        try:
+            return [out async for out in engine.generate(turn)]
+        finally:
+            await engine._client.aclose()
 
     return asyncio.run(go())
 
@@ -164,8 +169,11 @@ def test_an_error_mid_stream_comes_after_the_first_output(
     seen: list[GenerationOutput] = []
 
     async def go() -> None:
-        async for out in engine.generate(chat()):
-            seen.append(out)
+        try:
+            async for out in engine.generate(chat()):
+                seen.append(out)
+        finally:
+            await engine._client.aclose()
 
     with pytest.raises(UpstreamError):
         asyncio.run(go())
@@ -195,6 +203,7 @@ def test_closing_the_stream_cancels_the_upstream_request(
         assert (await anext(stream)).text == "x"
         await anext(stream)
         await stream.aclose()
+        await engine._client.aclose()
 
     asyncio.run(two_then_close())
     assert fake.cancelled.wait(5)
@@ -244,6 +253,7 @@ def test_streams_read_to_done_give_their_connection_back(scripted: ScriptedUpstr
     async def three() -> None:
         for _ in range(3):
             assert [o.text async for o in engine.generate(chat())] == ["Hi", ""]
+        await engine._client.aclose()
 
     asyncio.run(three())
     assert len({r.client_port for r in scripted.received}) == 1
