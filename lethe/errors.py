@@ -14,6 +14,7 @@ envelope), in one place. Guards and engines never raise HTTP errors.
      ├── Overloaded                the admission queue is full (HTTP 429)
      ├── Unavailable               not ready yet, or shutting down (HTTP 503)
      ├── Timeout                   the request ran past its deadline (HTTP 504)
+     ├── UpstreamError             the upstream model server failed or is unreachable (HTTP 502)
      ├── ConfigurationError        a configuration that cannot work; raised at start-up
      └── EngineError               the model failed while generating (HTTP 500)
 
@@ -102,6 +103,14 @@ class Timeout(LetheError):
     """The request ran past its deadline."""
 
     default_code = "timeout"
+
+
+class UpstreamError(LetheError):
+    """The upstream model server (engine ``upstream``) failed, could not be reached, or refused
+    Lethe's own credentials: the gateway is fine, what stands behind it is not. The message
+    never holds the upstream's credentials."""
+
+    default_code = "upstream_error"
 
 
 class ConfigurationError(LetheError):

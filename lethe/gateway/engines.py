@@ -6,7 +6,7 @@ happens in the app's lifespan, in a background thread). A new engine is one more
 
 Example:
     >>> sorted(ENGINES)
-    ['hf']
+    ['hf', 'upstream']
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 from lethe.decoders import Engine
 from lethe.errors import ConfigurationError
-from lethe.gateway.settings import Settings, to_hf_config
+from lethe.gateway.settings import Settings, to_hf_config, to_upstream_config
+from lethe.gateway.unlearning_config import UnlearningConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +46,49 @@ def _hf_build(settings: Settings) -> Engine:
     return HFEngine(to_hf_config(settings))
 
 
+def _upstream_preflight(settings: Settings) -> None:
+    config = to_upstream_config(settings)
+    parts = urlsplit(config.base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            "invalid setting 'upstream_url': an http(s) URL of the upstream's OpenAI root "
+            "(e.g. http://127.0.0.1:8080/v1) is required"
+        )
+    tokenizer = settings.tokenizer
+    if tokenizer is None:
+        _check_no_token_bans(settings)
+    elif _looks_like_path(tokenizer) and not Path(tokenizer).expanduser().exists():
+        raise ConfigurationError(f"tokenizer file or directory not found: {tokenizer}")
+
+
+def _check_no_token_bans(settings: Settings) -> None:
+    """Without a local tokenizer the upstream engine cannot name token ids to ban."""
+    if not settings.unlearning:
+        return
+    techniques = UnlearningConfig.load(settings.unlearning_config).techniques
+    if any(t.type == "forbidden_tokens" for t in techniques):
+        raise ConfigurationError(
+            "engine 'upstream' bans forbidden tokens through logit_bias, which needs the "
+            "upstream model's tokenizer here: set 'tokenizer' (a directory, a .gguf file or a "
+            "cached Hugging Face name), or leave forbidden_tokens out of unlearning_config"
+        )
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", ".", "~")) or value.endswith(".gguf")
+
+
+def _upstream_build(settings: Settings) -> Engine:
+    from lethe.decoders.upstream.engine import UpstreamEngine
+
+    return UpstreamEngine(to_upstream_config(settings))
+
+
 ENGINES: MappingProxyType[str, EngineEntry] = MappingProxyType(
-    {"hf": EngineEntry(build=_hf_build, preflight=_hf_preflight)}
+    {
+        "hf": EngineEntry(build=_hf_build, preflight=_hf_preflight),
+        "upstream": EngineEntry(build=_upstream_build, preflight=_upstream_preflight),
+    }
 )
 
 

@@ -12,6 +12,7 @@
      ├── Overloaded                      429     rate_limit_error, Retry-After
      ├── Unavailable                     503     service_unavailable_error, Retry-After
      ├── Timeout                         504     timeout_error
+     ├── UpstreamError                   502     upstream_error (the upstream server failed)
      └── ConfigurationError, EngineError 500     server_error (generic message; logged)
     RequestValidationError (pydantic)    400     invalid_request_error (param = field path)
     HTTPException (routing, body size)   404 / 405 / 413 in the envelope
@@ -45,6 +46,7 @@ from lethe.errors import (
     PermissionDenied,
     Timeout,
     Unavailable,
+    UpstreamError,
 )
 from lethe.gateway.logs import kv
 from lethe.gateway.protocol import ErrorBody, ErrorResponse, request_field_names
@@ -95,6 +97,7 @@ _KINDS: dict[type[LetheError], ErrorKind] = {
     Overloaded: ErrorKind(429, "rate_limit_error", {"Retry-After": "1"}),
     Unavailable: ErrorKind(503, "service_unavailable_error", {"Retry-After": "1"}),
     Timeout: ErrorKind(504, "timeout_error"),
+    UpstreamError: ErrorKind(502, "upstream_error"),
 }
 _HTTP_CODES = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -29,6 +29,7 @@ from pydantic_settings import (
 )
 
 from lethe.decoders.hf.config import DType, HFEngineConfig
+from lethe.decoders.upstream.config import UpstreamEngineConfig
 from lethe.errors import ConfigurationError
 
 ENV_PREFIX = "LETHE_"
@@ -65,6 +66,15 @@ class Settings(BaseSettings):
     the packaged ``unlearning.yaml``. ``tenant_keys`` maps API keys to tenants: a request with
     such a key sees the global targets and its tenant's (``LETHE_TENANT_KEYS`` as JSON or
     ``key=tenant,key=tenant``); these keys are valid API keys too.
+
+    Engines (see docs/engine.md): ``engine`` is ``hf`` (the default) or ``upstream``.
+    ``upstream``: ``upstream_url`` is the server's OpenAI root with ``/v1``; ``upstream_api_key``
+    is sent as a bearer token and never logged; ``upstream_model`` None asks the upstream;
+    ``tokenizer`` is the upstream model's tokenizer, loaded locally for forbidden-token bans;
+    ``max_model_len`` None asks the upstream too. Connect failures are retried
+    ``upstream_retries`` times (each attempt bounded by ``upstream_connect_timeout_s``);
+    ``upstream_timeout_s`` is the longest silence of the upstream (504 after it);
+    ``upstream_max_connections`` bounds the concurrent upstream requests.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
@@ -107,6 +117,13 @@ class Settings(BaseSettings):
     unlearning: bool = True
     unlearning_config: Path | None = None
     tenant_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    upstream_url: str | None = None
+    upstream_api_key: SecretStr | None = None
+    upstream_model: str | None = None
+    upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
+    upstream_timeout_s: float = Field(default=300.0, gt=0)
+    upstream_retries: int = Field(default=2, ge=0, le=10)
+    upstream_max_connections: int = Field(default=64, ge=1)
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -286,4 +303,23 @@ def to_hf_config(settings: Settings) -> HFEngineConfig:
         max_waiting=settings.max_waiting,
         max_model_len=settings.max_model_len,
         cache_dir=settings.model_cache_dir if settings.model_cache else None,
+    )
+
+
+def to_upstream_config(settings: Settings) -> UpstreamEngineConfig:
+    """The ``upstream`` engine's configuration, taken from the gateway settings."""
+    if not settings.upstream_url:
+        raise ConfigurationError("engine 'upstream' needs the setting 'upstream_url'")
+    key = settings.upstream_api_key
+    return UpstreamEngineConfig(
+        base_url=settings.upstream_url,
+        api_key=key.get_secret_value() if key is not None else None,
+        model=settings.upstream_model,
+        served_model_name=settings.served_model_name,
+        tokenizer=settings.tokenizer,
+        max_model_len=settings.max_model_len,
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+        read_timeout_s=settings.upstream_timeout_s,
+        retries=settings.upstream_retries,
+        max_connections=settings.upstream_max_connections,
     )

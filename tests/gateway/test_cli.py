@@ -76,7 +76,7 @@ def test_unknown_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     config = tmp_path / "lethe.yaml"
     config.write_text("engine: warp-drive\n")
     assert main(["serve", "--config", str(config)]) == 2
-    assert "unknown engine 'warp-drive' (known: hf)" in capsys.readouterr().err
+    assert "unknown engine 'warp-drive' (known: hf, upstream)" in capsys.readouterr().err
 
 
 def test_port_in_use(busy_port: int, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from lethe.errors import ConfigurationError
-from lethe.gateway.settings import Settings, get_settings, load_settings, to_hf_config
+from lethe.gateway.settings import (
+    Settings,
+    get_settings,
+    load_settings,
+    to_hf_config,
+    to_upstream_config,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -126,3 +132,33 @@ def test_hf_config() -> None:
     assert config.served_model_name == "tiny"
     assert config.cache_dir == Path("/d/model-cache")
     assert to_hf_config(Settings(model_cache=False)).cache_dir is None
+
+
+def test_upstream_config_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "LETHE_ENGINE": "upstream",
+        "LETHE_UPSTREAM_URL": "http://vllm:8000/v1",
+        "LETHE_UPSTREAM_API_KEY": "sk-very-secret-key",
+        "LETHE_UPSTREAM_MODEL": "llama",
+        "LETHE_UPSTREAM_TIMEOUT_S": "30",
+        "LETHE_UPSTREAM_RETRIES": "0",
+        "LETHE_TOKENIZER": "/tok",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    assert "sk-very-secret-key" not in repr(s) and "sk-very-secret-key" not in str(s.model_dump())
+    config = to_upstream_config(s)
+    assert (config.base_url, config.api_key, config.model, config.tokenizer) == (
+        "http://vllm:8000/v1",
+        "sk-very-secret-key",
+        "llama",
+        "/tok",
+    )
+    assert (config.read_timeout_s, config.retries, config.connect_timeout_s) == (30.0, 0, 5.0)
+    assert "sk-very-secret-key" not in repr(config)
+
+
+def test_upstream_config_needs_a_url() -> None:
+    with pytest.raises(ConfigurationError, match="upstream_url"):
+        to_upstream_config(Settings(engine="upstream"))
