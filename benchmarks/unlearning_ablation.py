@@ -9,9 +9,11 @@ Usage (from the repo root; ~10-20 minutes per configuration on 2 cores)::
 Each configuration is a real ``lethe serve`` (its own process, a fresh data dir, the packaged
 configuration overlaid with the YAML below through ``LETHE_UNLEARNING_CONFIG``) and a real
 ``lethe replay builtin`` against it (targets loaded through the admin API). ``bare`` is the same
-server with ``LETHE_UNLEARNING=false``. A single-technique configuration turns the every-request
-lexical output check off too (``output_filter.lexical: false``), except for ``output_filter``
-itself, whose lexical and semantic checks are the technique. The scope check decides which
+server with ``LETHE_UNLEARNING=false``; ``upstream`` is the packaged configuration on the
+``upstream`` engine, in front of a bare ``lethe serve`` (logit_bias bans instead of rollback).
+A single-technique configuration turns the every-request lexical output check off too
+(``output_filter.lexical: false``), except for ``output_filter`` itself, whose lexical and
+semantic checks are the technique. The scope check decides which
 requests the technique applies to in every configuration.
 
 Reports land in ``benchmarks/results/ablation/<config>/``; the table (markdown) compares forget
@@ -28,6 +30,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +46,13 @@ CONFIGS = (
     "forbidden_tokens",
     "output_filter",
     "all",
+    "upstream",
 )
 
 
 def override(config: str) -> str | None:
     """The YAML overlay of one configuration (None: the packaged configuration)."""
-    if config in ("bare", "all"):
+    if config in ("bare", "all", "upstream"):
         return None
     kinds = "\n".join(f"  {kind}: [{config}]" for kind in KINDS)
     lexical = "true" if config == "output_filter" else "false"
@@ -63,13 +67,21 @@ def override(config: str) -> str | None:
 def run_config(config: str, args: argparse.Namespace) -> Path:
     """Serve ``config`` and replay the built-in suite against it; returns its report dir."""
     out = OUT / config
-    with tempfile.TemporaryDirectory(prefix="lethe-ablation-") as tmp:
-        data = Path(tmp)
-        (data / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")
+    with tempfile.TemporaryDirectory(prefix="lethe-ablation-") as tmp, ExitStack() as stack:
         env = {"LETHE_ADMIN_KEY": ADMIN_KEY, "LETHE_LOG_LEVEL": "warning"}
         yaml_text = override(config)
         if config == "bare":
             env["LETHE_UNLEARNING"] = "false"
+        if config == "upstream":  # the full pipeline in front of a bare Lethe on SmolLM2
+            up = ServeProcess(env={"LETHE_UNLEARNING": "false"}, data_dir=_data_dir(tmp, "up"))
+            upstream = stack.enter_context(up)
+            found = sorted((Path(tmp) / "up" / "model-cache").glob("SmolLM2*/tokenizer.json"))
+            env |= {
+                "LETHE_ENGINE": "upstream",
+                "LETHE_UPSTREAM_URL": upstream.url + "/v1",
+                "LETHE_TOKENIZER": str(found[0].parent),
+            }
+        data = _data_dir(tmp, "front")
         if yaml_text is not None:
             (data / "unlearning.yaml").write_text(yaml_text)
             env["LETHE_UNLEARNING_CONFIG"] = str(data / "unlearning.yaml")
@@ -87,6 +99,14 @@ def run_config(config: str, args: argparse.Namespace) -> Path:
                 command.remove(server.url)
             subprocess.run(command, check=True, env={**os.environ, **env})
     return out
+
+
+def _data_dir(tmp: str, name: str) -> Path:
+    """A fresh data dir under ``tmp`` sharing the cached, dequantised weights."""
+    path = Path(tmp) / name
+    path.mkdir()
+    (path / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")
+    return path
 
 
 def headline(report: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, Any]:
