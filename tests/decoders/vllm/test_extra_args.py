@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 
-from lethe.decoders.vllm import extra_args
 from lethe.decoders.vllm.extra_args import KEY, LetheData, from_extra_args, to_extra_args
 
 
@@ -45,8 +42,3 @@ def test_no_data(extra):
 def test_malformed_entries_are_refused(entry, message):
     with pytest.raises(ValueError, match=message):
         from_extra_args({KEY: entry})
-
-
-def test_module_docstring_example():
-    result = doctest.testmod(extra_args)
-    assert result.attempted > 0 and result.failed == 0

@@ -3,7 +3,6 @@ exactly the tokens that would complete a forbidden string; free rows are never t
 
 from __future__ import annotations
 
-import doctest
 import random
 from dataclasses import dataclass, field
 from enum import Enum, auto
@@ -14,7 +13,6 @@ import torch
 
 from lethe.decoders.forbidden import ForbiddenStrings
 from lethe.decoders.token_bans import ListVocabulary, PrefixMaskFactory
-from lethe.decoders.vllm import state
 from lethe.decoders.vllm.extra_args import LetheData, to_extra_args
 from lethe.decoders.vllm.state import BatchBans
 
@@ -385,8 +383,3 @@ def test_unguarded_requests_do_emit_paris():
     forbidden = ForbiddenStrings(["Paris"])
     leaked = [r for r in requests if forbidden.violation(detokenize(solo(r)), 0, final=True)]
     assert len(leaked) > 10
-
-
-def test_module_docstring_example():
-    result = doctest.testmod(state, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
