@@ -3,13 +3,15 @@
 This module imports vLLM; the engine imports it in ``load()`` only, after checking that vLLM
 is installed. It is the only place that builds vLLM objects: the engine arguments and the
 sampling keyword arguments come from ``requests.py`` as plain data, and vLLM's outputs are read
-by ``outputs.py``. vLLM's errors become Lethe's here: a ``ValueError`` (a request vLLM refuses,
-e.g. malformed Lethe data or too many log-probabilities) is an :class:`InvalidRequest`, any
-other failure an :class:`EngineError`.
+by ``outputs.py``. vLLM's errors become Lethe's here: a request vLLM refuses (a ``ValueError``
+or a ``VLLMClientError``: malformed Lethe data, too many log-probabilities, ...) is an
+:class:`InvalidRequest`, any other failure an :class:`EngineError`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -28,6 +30,20 @@ from lethe.errors import EngineError, InvalidRequest, LetheError
 logger = logging.getLogger(__name__)
 
 
+def _client_errors() -> tuple[type[Exception], ...]:
+    """vLLM's errors for a request it refuses: ``ValueError`` (its validation errors, and the
+    processor's ``validate_params``), and ``VLLMClientError`` where a release has it (there,
+    validation errors need not be ``ValueError``s)."""
+    try:
+        client = importlib.import_module("vllm.exceptions").VLLMClientError
+    except (ImportError, AttributeError):
+        return (ValueError,)
+    return (ValueError, client)
+
+
+CLIENT_ERRORS = _client_errors()
+
+
 class VLLMBackend:
     """One ``AsyncLLM`` with Lethe's logits processor registered."""
 
@@ -43,11 +59,13 @@ class VLLMBackend:
         try:
             params = SamplingParams(**sampling, output_kind=RequestOutputKind.DELTA)
             prompt = TokensPrompt(prompt_token_ids=prompt_ids)
-            async for output in self._llm.generate(prompt, params, request_id):
-                yield output
+            stream = self._llm.generate(prompt, params, request_id)
+            async with contextlib.aclosing(stream):  # closed at once: vLLM aborts the request
+                async for output in stream:
+                    yield output
         except LetheError:
             raise
-        except ValueError as exc:
+        except CLIENT_ERRORS as exc:
             raise InvalidRequest(str(exc)) from None
         except Exception as exc:
             logger.exception("event=vllm_error request_id=%s", request_id)
