@@ -176,7 +176,7 @@ class VLLMEngine:
         # vLLM needs unique ids; a turn may be sent twice (a bare decode, then a guarded one).
         request_id = f"{turn.request_id}-{next(self._ids)}"
         params = turn.params
-        deltas = Deltas(params.top_logprobs if params.logprobs else None)
+        deltas = Deltas(len(prompt_ids), params.top_logprobs if params.logprobs else None)
         finished = 0
         self._running += 1
         try:

@@ -11,9 +11,9 @@ listed among the alternatives, even when fewer than ``top_logprobs`` tokens are 
 
 Example:
     >>> from types import SimpleNamespace as O
-    >>> deltas = Deltas(top_logprobs=None)
+    >>> deltas = Deltas(prompt_tokens=3, top_logprobs=None)
     >>> piece = O(index=0, text=" Hi", token_ids=[5], logprobs=None, finish_reason=None)
-    >>> [out] = deltas.feed(O(prompt_token_ids=[1, 2, 3], outputs=[piece]))
+    >>> [out] = deltas.feed(O(outputs=[piece]))
     >>> out.text, out.usage, out.finished
     (' Hi', Usage(prompt_tokens=3, completion_tokens=1), False)
 """
@@ -34,18 +34,18 @@ from lethe.decoders.output import (
 class Deltas:
     """Turns one request's stream of ``RequestOutput`` deltas into outputs, keeping the usage.
 
-    ``top_logprobs``: None when the request asked for no log-probabilities, else how many
-    alternatives each token reports (0: the chosen token alone).
+    ``prompt_tokens``: the prompt's length (the engine encoded it; vLLM need not repeat the
+    prompt in every delta). ``top_logprobs``: None when the request asked for no
+    log-probabilities, else how many alternatives each token reports (0: the chosen token).
     """
 
-    def __init__(self, top_logprobs: int | None) -> None:
+    def __init__(self, prompt_tokens: int, top_logprobs: int | None) -> None:
         self._top = top_logprobs
-        self._prompt_tokens = 0
+        self._prompt_tokens = prompt_tokens
         self._completion_tokens = 0
 
     def feed(self, request_output: Any) -> list[GenerationOutput]:
         """The outputs of one delta; choices that brought nothing new are left out."""
-        self._prompt_tokens = len(request_output.prompt_token_ids or ())
         pieces = list(request_output.outputs)
         self._completion_tokens += sum(len(p.token_ids) for p in pieces)
         usage = Usage(self._prompt_tokens, self._completion_tokens)

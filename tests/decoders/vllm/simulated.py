@@ -120,7 +120,7 @@ class SimulatedVLLM:
                     if done:
                         mine.remove(row)
                         self._leave(row)
-                yield SimpleNamespace(prompt_token_ids=prompt_ids, outputs=pieces)
+                yield SimpleNamespace(outputs=pieces)  # vLLM's deltas need not repeat the prompt
         finally:
             for row in mine:
                 self._leave(row)

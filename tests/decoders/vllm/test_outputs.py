@@ -20,8 +20,8 @@ def piece(index=0, text="", token_ids=(), logprobs=None, finish_reason=None):
     )
 
 
-def delta(*pieces, prompt=(1, 2, 3)):
-    return O(prompt_token_ids=list(prompt), outputs=list(pieces))
+def delta(*pieces):
+    return O(outputs=list(pieces))
 
 
 def lp(logprob, rank, token):
@@ -29,7 +29,7 @@ def lp(logprob, rank, token):
 
 
 def test_two_choices_interleaved_with_a_running_usage():
-    deltas = Deltas(top_logprobs=None)
+    deltas = Deltas(3, top_logprobs=None)
     first = deltas.feed(delta(piece(0, " The", [10]), piece(1, " A", [11])))
     second = deltas.feed(delta(piece(1, " cat", [12], finish_reason="stop")))
     last = deltas.feed(delta(piece(0, " end", [13, 14], finish_reason="length")))
@@ -47,12 +47,12 @@ def test_two_choices_interleaved_with_a_running_usage():
     ("reason", "expected"), [("stop", "stop"), ("length", "length"), ("abort", "stop")]
 )
 def test_finish_reasons(reason, expected):
-    [out] = Deltas(None).feed(delta(piece(0, "", [], finish_reason=reason)))
+    [out] = Deltas(3, None).feed(delta(piece(0, "", [], finish_reason=reason)))
     assert out.finish_reason == expected and out.finished
 
 
 def test_an_empty_delta_yields_nothing():
-    assert Deltas(None).feed(delta(piece(0, "", []))) == []
+    assert Deltas(3, None).feed(delta(piece(0, "", []))) == []
 
 
 def test_logprobs_keep_the_best_by_rank_and_never_a_banned_token():
@@ -63,7 +63,7 @@ def test_logprobs_keep_the_best_by_rank_and_never_a_banned_token():
         9: lp(-1.5, 3, " an"),
     }
     banned = {4: lp(-0.3, 1, " a"), 6: lp(float("-inf"), 2, " Paris")}
-    [out] = Deltas(top_logprobs=2).feed(
+    [out] = Deltas(3, top_logprobs=2).feed(
         delta(piece(0, " Lyon a", [7, 4], logprobs=[entry, banned]))
     )
     first, second = out.logprobs
@@ -78,5 +78,5 @@ def test_logprobs_keep_the_best_by_rank_and_never_a_banned_token():
 
 def test_logprobs_of_the_chosen_token_only():
     entry = {7: lp(-0.5, 1, "x")}
-    [out] = Deltas(top_logprobs=0).feed(delta(piece(0, "x", [7], logprobs=[entry])))
+    [out] = Deltas(3, top_logprobs=0).feed(delta(piece(0, "x", [7], logprobs=[entry])))
     assert out.logprobs == (TokenLogprob("x", -0.5, (120,), ()),)
