@@ -6,7 +6,7 @@ happens in the app's lifespan, in a background thread). A new engine is one more
 
 Example:
     >>> sorted(ENGINES)
-    ['hf', 'upstream']
+    ['hf', 'upstream', 'vllm']
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from lethe.decoders import Engine
+from lethe.decoders.vllm.config import require_vllm
 from lethe.errors import ConfigurationError
-from lethe.gateway.settings import Settings, to_hf_config, to_upstream_config
+from lethe.gateway.settings import Settings, to_hf_config, to_upstream_config, to_vllm_config
 from lethe.gateway.unlearning_config import UnlearningConfig
 
 
@@ -84,10 +85,27 @@ def _upstream_build(settings: Settings) -> Engine:
     return UpstreamEngine(to_upstream_config(settings))
 
 
+def _vllm_preflight(settings: Settings) -> None:
+    config = to_vllm_config(settings)
+    for name, value in (("model", config.model), ("tokenizer", config.tokenizer)):
+        path = None if value is None else str(value)
+        if path and _looks_like_path(path) and not Path(path).expanduser().exists():
+            raise ConfigurationError(f"{name} file or directory not found: {value}")
+    require_vllm()
+
+
+def _vllm_build(settings: Settings) -> Engine:
+    # vLLM itself is imported when the engine loads, never here.
+    from lethe.decoders.vllm.engine import VLLMEngine
+
+    return VLLMEngine(to_vllm_config(settings))
+
+
 ENGINES: MappingProxyType[str, EngineEntry] = MappingProxyType(
     {
         "hf": EngineEntry(build=_hf_build, preflight=_hf_preflight),
         "upstream": EngineEntry(build=_upstream_build, preflight=_upstream_preflight),
+        "vllm": EngineEntry(build=_vllm_build, preflight=_vllm_preflight),
     }
 )
 

@@ -30,6 +30,7 @@ from pydantic_settings import (
 
 from lethe.decoders.hf.config import DType, HFEngineConfig
 from lethe.decoders.upstream.config import UpstreamEngineConfig
+from lethe.decoders.vllm.config import VLLMEngineConfig
 from lethe.errors import ConfigurationError
 
 ENV_PREFIX = "LETHE_"
@@ -67,7 +68,7 @@ class Settings(BaseSettings):
     such a key sees the global targets and its tenant's (``LETHE_TENANT_KEYS`` as JSON or
     ``key=tenant,key=tenant``); these keys are valid API keys too.
 
-    Engines (see docs/engine.md): ``engine`` is ``hf`` (the default) or ``upstream``.
+    Engines (see docs/engine.md): ``engine`` is ``hf`` (the default), ``upstream`` or ``vllm``.
     ``upstream``: ``upstream_url`` is the server's OpenAI root with ``/v1``; ``upstream_api_key``
     is sent as a bearer token and never logged; ``upstream_model`` None asks the upstream;
     ``tokenizer`` is the upstream model's tokenizer, loaded locally for forbidden-token bans;
@@ -75,6 +76,10 @@ class Settings(BaseSettings):
     ``upstream_retries`` times (each attempt bounded by ``upstream_connect_timeout_s``);
     ``upstream_timeout_s`` is the longest silence of the upstream (504 after it);
     ``upstream_max_connections`` bounds the concurrent upstream requests.
+    ``vllm`` (the ``lethe[vllm]`` extra, a CUDA GPU): ``model`` is what vLLM loads (a directory,
+    or a Hub name in the local cache), ``tokenizer`` when not the model's; ``max_batch_size`` is
+    vLLM's ``max_num_seqs``; ``vllm_gpu_memory_utilization`` and ``vllm_tensor_parallel_size``
+    are passed to vLLM as they are.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
@@ -124,6 +129,8 @@ class Settings(BaseSettings):
     upstream_timeout_s: float = Field(default=300.0, gt=0)
     upstream_retries: int = Field(default=2, ge=0, le=10)
     upstream_max_connections: int = Field(default=64, ge=1)
+    vllm_gpu_memory_utilization: float = Field(default=0.85, gt=0, le=1)
+    vllm_tensor_parallel_size: int = Field(default=1, ge=1)
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -322,4 +329,23 @@ def to_upstream_config(settings: Settings) -> UpstreamEngineConfig:
         read_timeout_s=settings.upstream_timeout_s,
         retries=settings.upstream_retries,
         max_connections=settings.upstream_max_connections,
+    )
+
+
+def to_vllm_config(settings: Settings) -> VLLMEngineConfig:
+    """The ``vllm`` engine's configuration, taken from the gateway settings."""
+    if not settings.model:
+        raise ConfigurationError(
+            "engine 'vllm' needs the setting 'model' (a model directory, or a Hugging Face name "
+            "in the local cache)"
+        )
+    return VLLMEngineConfig(
+        model=settings.model,
+        tokenizer=settings.tokenizer,
+        served_model_name=settings.served_model_name,
+        dtype=settings.dtype,
+        max_model_len=settings.max_model_len,
+        max_num_seqs=settings.max_batch_size,
+        gpu_memory_utilization=settings.vllm_gpu_memory_utilization,
+        tensor_parallel_size=settings.vllm_tensor_parallel_size,
     )

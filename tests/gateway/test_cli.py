@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -76,7 +77,22 @@ def test_unknown_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     config = tmp_path / "lethe.yaml"
     config.write_text("engine: warp-drive\n")
     assert main(["serve", "--config", str(config)]) == 2
-    assert "unknown engine 'warp-drive' (known: hf, upstream)" in capsys.readouterr().err
+    assert "unknown engine 'warp-drive' (known: hf, upstream, vllm)" in capsys.readouterr().err
+
+
+def test_vllm_engine_without_vllm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a)
+    )
+    config = tmp_path / "lethe.yaml"
+    config.write_text("engine: vllm\nmodel: org/some-model\n")
+    assert main(["serve", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "engine 'vllm' needs vLLM, which is not installed: pip install 'lethe[vllm]'" in err
+    assert "Traceback" not in err
 
 
 def test_port_in_use(busy_port: int, capsys: pytest.CaptureFixture[str]) -> None:

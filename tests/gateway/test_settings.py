@@ -14,6 +14,7 @@ from lethe.gateway.settings import (
     load_settings,
     to_hf_config,
     to_upstream_config,
+    to_vllm_config,
 )
 
 
@@ -162,3 +163,43 @@ def test_upstream_config_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
 def test_upstream_config_needs_a_url() -> None:
     with pytest.raises(ConfigurationError, match="upstream_url"):
         to_upstream_config(Settings(engine="upstream"))
+
+
+def test_vllm_config_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "LETHE_ENGINE": "vllm",
+        "LETHE_MODEL": "/models/Qwen2.5-0.5B-Instruct",
+        "LETHE_MAX_BATCH_SIZE": "32",
+        "LETHE_MAX_MODEL_LEN": "4096",
+        "LETHE_DTYPE": "bfloat16",
+        "LETHE_VLLM_GPU_MEMORY_UTILIZATION": "0.5",
+        "LETHE_VLLM_TENSOR_PARALLEL_SIZE": "2",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config = to_vllm_config(load_settings())
+    assert (config.model, config.model_id, config.max_num_seqs, config.max_model_len) == (
+        "/models/Qwen2.5-0.5B-Instruct",
+        "Qwen2.5-0.5B-Instruct",
+        32,
+        4096,
+    )
+    assert (config.dtype, config.gpu_memory_utilization, config.tensor_parallel_size) == (
+        "bfloat16",
+        0.5,
+        2,
+    )
+    assert config.logprobs_mode == "processed_logprobs"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({}, "needs the setting 'model'"),
+        ({"model": "m", "vllm_gpu_memory_utilization": 0}, "vllm_gpu_memory_utilization"),
+        ({"model": "m", "vllm_tensor_parallel_size": 0}, "vllm_tensor_parallel_size"),
+    ],
+)
+def test_vllm_settings_refused(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        to_vllm_config(load_settings(engine="vllm", **values))

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import torch
 
+from lethe.decoders.budget import completion_budget
 from lethe.decoders.engine import Capabilities, EngineStats
 from lethe.decoders.hf.config import HFEngineConfig
 from lethe.decoders.hf.job import Job
@@ -29,7 +30,7 @@ from lethe.decoders.hf.scheduler import Scheduler
 from lethe.decoders.output import GenerationOutput
 from lethe.decoders.processors import ProcessorFactory
 from lethe.decoders.turn import Turn
-from lethe.errors import ContextLengthExceeded, InvalidRequest, Unavailable
+from lethe.errors import InvalidRequest, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class HFEngine:
         job = Job(
             turn=turn,
             prompt_ids=prompt_ids,
-            max_new_tokens=self._max_new_tokens(turn, len(prompt_ids)),
+            max_new_tokens=completion_budget(turn, len(prompt_ids), self.max_model_len),
             processors=tuple(processors),
             loop=loop,
             queue=asyncio.Queue(),
@@ -145,29 +146,6 @@ class HFEngine:
                     yield output
         finally:
             job.cancel()
-
-    def _max_new_tokens(self, turn: Turn, prompt_len: int) -> int:
-        """The completion budget per choice; raises when the request cannot fit the context."""
-        window = self.max_model_len
-        room = window - prompt_len
-        if room < 1:
-            raise ContextLengthExceeded(
-                f"This model's maximum context length is {window} tokens. However, your "
-                f"prompt is {prompt_len} tokens, which leaves no room for a completion.",
-                param="messages" if turn.is_chat else "prompt",
-            )
-        params = turn.params
-        if params.max_tokens is not None:
-            if params.max_tokens > room:
-                raise ContextLengthExceeded(
-                    f"This model's maximum context length is {window} tokens. However, you "
-                    f"requested {prompt_len + params.max_tokens} tokens ({prompt_len} in the "
-                    f"prompt, {params.max_tokens} in the completion). Please reduce the prompt "
-                    "or max_tokens.",
-                    param="max_tokens",
-                )
-            return params.max_tokens
-        return min(params.default_max_tokens or room, room)
 
 
 def _warm_up(loaded: LoadedModel) -> None:
