@@ -81,9 +81,14 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4,8")
     parser.add_argument("--requests", type=int, default=2)
     parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="engine threads (default: CPUs - 1)"
+    )
     args = parser.parse_args()
     logging.disable(logging.INFO)
-    engine = HFEngine.from_loaded(load_embedded(), HFEngineConfig(max_batch_size=8))
+    engine = HFEngine.from_loaded(
+        load_embedded(), HFEngineConfig(max_batch_size=8, threads=args.threads)
+    )
     levels = []
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="lethe-bench-")))
     with LiveServer(create_app(settings, engine=engine)) as server:

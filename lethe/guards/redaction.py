@@ -65,11 +65,18 @@ def _redact_but_question(text: str, strings: ForbiddenStrings) -> tuple[str, int
     return (f"{redacted}\n{question}" if redacted.strip() else question), dropped
 
 
-def mentions(turn: Turn, strings: Iterable[str]) -> bool:
-    """Whether any message of ``turn`` (or its raw prompt) still names one of ``strings``."""
+DOCUMENT_ROLES = ("system", "developer")
+
+
+def mentions(turn: Turn, strings: Iterable[str], *, documents: bool) -> bool:
+    """Whether the operator's documents (``documents``: system and developer messages) or the
+    rest of the conversation (user and assistant turns, or a raw prompt) name ``strings``."""
     matcher = ForbiddenStrings(strings)
-    prompt = turn.prompt if isinstance(turn.prompt, str) else ""
-    texts = [m.content for m in turn.messages] if turn.is_chat else [prompt]
+    if not turn.is_chat:
+        prompt = turn.prompt if isinstance(turn.prompt, str) else ""
+        texts = [] if documents else [prompt]
+    else:
+        texts = [m.content for m in turn.messages if (m.role in DOCUMENT_ROLES) == documents]
     return bool(matcher) and any(_mentions(t, matcher) for t in texts)
 
 
@@ -99,7 +106,7 @@ def redact_turn(turn: Turn, strings: Iterable[str]) -> Redaction:
         else:
             content, dropped = redact_text(message.content, matcher)
         total += dropped
-        documents += dropped if message.role in ("system", "developer") else 0
+        documents += dropped if message.role in DOCUMENT_ROLES else 0
         if dropped and not content.strip():
             content = PLACEHOLDER
         messages.append(dataclasses.replace(message, content=content) if dropped else message)

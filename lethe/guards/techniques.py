@@ -51,7 +51,7 @@ class Plan:
     fired: list[str] = field(default_factory=list)
     masks: list[ForbiddenTokenMask] = field(default_factory=list)
     from_context: set[str] = field(default_factory=set)  # ids redacted out of the documents
-    absent: set[str] = field(default_factory=set)  # of those, ids named nowhere else
+    absent: set[str] = field(default_factory=set)  # ids only the documents name
 
 
 class Technique(Protocol):
@@ -72,7 +72,13 @@ class Technique(Protocol):
 
 class ContextRedaction:
     """Drop the sentences that mention an in-scope target from the prompt's context (system
-    prompt, documents, earlier turns), keeping the question itself (``guards/redaction.py``)."""
+    prompt, documents, earlier turns), keeping the question itself (``guards/redaction.py``).
+
+    Only when the conversation itself names the target: a request that merely carries the
+    target's record in the operator's documents and asks about something else keeps its prompt
+    as the bare model would see it (the output guards still stop any mention); the target is
+    then ``absent`` for the prompt techniques.
+    """
 
     name: ClassVar[str] = "context_redaction"
     requires: ClassVar[tuple[str, ...]] = ()
@@ -89,12 +95,14 @@ class ContextRedaction:
         dropped = 0
         for verdict in targets:
             strings = ForbiddenTokens.strings_of([verdict], names=self.names)
+            if not mentions(plan.turn, strings, documents=False):
+                if mentions(plan.turn, strings, documents=True):  # only the documents name it
+                    plan.absent.add(verdict.target.id)
+                continue
             redaction = redact_turn(plan.turn, strings)
             plan.turn, dropped = redaction.turn, dropped + redaction.dropped
             if redaction.from_documents:
                 plan.from_context.add(verdict.target.id)
-                if not mentions(plan.turn, strings):  # only the documents named it
-                    plan.absent.add(verdict.target.id)
         if dropped:
             plan.fired.append(self.name)
 

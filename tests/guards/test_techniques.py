@@ -191,14 +191,11 @@ def test_context_redaction_without_a_mention_does_not_fire():
     assert p.fired == [] and p.turn.messages[0].content == "Where does Ada live?"
 
 
-def test_in_context_skips_a_target_the_redaction_took_out_of_the_prompt_entirely():
+def test_a_target_only_the_documents_name_leaves_the_prompt_as_the_bare_model_sees_it():
     directory = "Directory:\n- Ada Quill: lives in Tartu.\n- Bo Lind: lives in Tallinn."
     messages = [Message("system", directory), Message("user", "Where does Bo Lind live?")]
-    p = Plan(Turn.chat("r", messages, SamplingParams(max_tokens=8)), REFUSAL)
+    turn = Turn.chat("r", messages, SamplingParams(max_tokens=8))
+    p = Plan(turn, REFUSAL)
     for name in ("context_redaction", "in_context"):
         build_technique(name).apply(p, verdicts(ADA))
-    assert p.absent == {"ada"} and p.fired == ["context_redaction"]
-    assert [m.content for m in p.turn.messages] == [
-        "Directory:\n- Bo Lind: lives in Tallinn.",
-        "Where does Bo Lind live?",
-    ]
+    assert p.absent == {"ada"} and p.fired == [] and p.turn is turn
