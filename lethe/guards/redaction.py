@@ -11,8 +11,9 @@ Rule: every sentence that mentions an in-scope target (its name, an alias or a f
 case-insensitive, whole words, as :class:`~lethe.decoders.forbidden.ForbiddenStrings`) is
 dropped from every message, *except* the question being asked: the last non-empty line of the
 last user message stays as written (the user may name the target; the other techniques handle
-the answer). A message left with nothing reads ``placeholder``. Lines are kept as lines, so a
-directory of one record per line loses exactly the target's records.
+the answer). A message left with nothing reads ``PLACEHOLDER``. Lines are kept as lines, so a
+directory of one record per line loses exactly the target's records. (When to redact at all is
+the ``context_redaction`` technique's call: only when the conversation names the target.)
 
 Example:
     >>> doc = "Directory:\\n- Ada Quill: phone 555-0142.\\n- Bo Lind: phone 555-0199."

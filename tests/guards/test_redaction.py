@@ -68,3 +68,20 @@ def test_a_turn_without_mentions_is_returned_as_is():
 def test_a_one_line_question_naming_the_target_is_kept():
     turn = chat(("user", "What is Ada Quill's phone number?"))
     assert redact_turn(turn, ADA).turn is turn
+
+
+@pytest.mark.parametrize(
+    ("messages", "documents", "conversation"),
+    [
+        ((("system", DIRECTORY), ("user", "Where does Bo live?")), True, False),
+        ((("system", "Be brief."), ("user", "Where does Ada Quill live?")), False, True),
+        ((("system", DIRECTORY), ("assistant", "Tartu."), ("user", "Sure?")), True, True),
+        ((("system", "Be brief."), ("user", "Hi")), False, False),
+    ],
+)
+def test_mentions_tell_the_documents_from_the_conversation(messages, documents, conversation):
+    from lethe.guards.redaction import mentions
+
+    turn = chat(*messages)
+    assert mentions(turn, ADA, documents=True) is documents
+    assert mentions(turn, ADA, documents=False) is conversation
