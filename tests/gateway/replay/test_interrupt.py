@@ -67,6 +67,9 @@ def test_ctrl_c_then_resume(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "TQDM_DISABLE": "1"},
+            # A shell's background job inherits SIGINT ignored, and Python then keeps it
+            # ignored: Ctrl-C must reach the replay however the test run was started.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         results = out / "results.jsonl"
         deadline = time.monotonic() + 60
