@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lethe.gateway.commands import CommandError
+from lethe.gateway.commands.replay import add_admin_flags
 
 
 def register(subparsers: Any) -> None:
@@ -36,13 +37,7 @@ def register(subparsers: Any) -> None:
         default="builtin",
         help="suite file, builtin (default), or loader:PATH",
     )
-    parser.add_argument("--admin-url", metavar="URL", help="Lethe admin API (server root)")
-    parser.add_argument(
-        "--admin-key",
-        metavar="KEY",
-        default=os.environ.get("LETHE_ADMIN_KEY"),
-        help="admin key (default: $LETHE_ADMIN_KEY)",
-    )
+    add_admin_flags(parser)
     parser.add_argument(
         "--max-fpr",
         type=float,

@@ -108,11 +108,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags shared with ``lethe calibrate``: the endpoint, the admin API, the suite's loader."""
-    parser.add_argument("--base-url", metavar="URL", help="OpenAI-compatible base URL (…/v1)")
-    parser.add_argument("--api-key", metavar="KEY", default=os.environ.get("OPENAI_API_KEY"))
-    parser.add_argument("--model", metavar="ID", help="model id (default: the first listed)")
+def add_admin_flags(parser: argparse.ArgumentParser) -> None:
+    """``--admin-url`` and ``--admin-key`` (shared with ``lethe calibrate``)."""
     parser.add_argument("--admin-url", metavar="URL", help="Lethe admin API (server root)")
     parser.add_argument(
         "--admin-key",
@@ -120,6 +117,14 @@ def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("LETHE_ADMIN_KEY"),
         help="admin key (default: $LETHE_ADMIN_KEY)",
     )
+
+
+def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
+    """The endpoint, the admin API and the suite's loader."""
+    parser.add_argument("--base-url", metavar="URL", help="OpenAI-compatible base URL (…/v1)")
+    parser.add_argument("--api-key", metavar="KEY", default=os.environ.get("OPENAI_API_KEY"))
+    parser.add_argument("--model", metavar="ID", help="model id (default: the first listed)")
+    add_admin_flags(parser)
     parser.add_argument(
         "--split",
         metavar="NAME",
