@@ -42,6 +42,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -49,6 +50,7 @@ import torch
 from lethe.decoders.forbidden import surface_variants
 from lethe.decoders.holdback import fold_case
 from lethe.decoders.processors import SequenceView
+from lethe.errors import ConfigurationError
 
 BAN = -100.0
 """The ``logit_bias`` value that bans a token (OpenAI's lowest)."""
@@ -136,6 +138,19 @@ class TokenizerVocabulary:
                 texts = _decode_each(tok, len(tok))
                 self._texts = ["" if i in special else t for i, t in enumerate(texts)]
         return self._texts
+
+
+def load_tokenizer(source: str | Path) -> Any:
+    """The tokenizer at ``source``: a directory, a ``.gguf`` file, or a cached Hub name."""
+    from transformers import AutoTokenizer
+
+    path = Path(source).expanduser()
+    try:
+        if path.is_file() and path.suffix == ".gguf":
+            return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        return AutoTokenizer.from_pretrained(str(path) if path.exists() else str(source))
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot load the tokenizer {source}: {exc}") from None
 
 
 def _is_tokenizer(obj: Any) -> bool:

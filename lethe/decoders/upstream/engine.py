@@ -32,7 +32,6 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,7 +39,7 @@ import httpx
 from lethe.decoders.engine import Capabilities, EngineStats
 from lethe.decoders.output import GenerationOutput
 from lethe.decoders.processors import ProcessorFactory
-from lethe.decoders.token_bans import TokenizerVocabulary
+from lethe.decoders.token_bans import TokenizerVocabulary, load_tokenizer
 from lethe.decoders.turn import Turn
 from lethe.decoders.upstream.client import UpstreamClient
 from lethe.decoders.upstream.config import DEFAULT_MAX_MODEL_LEN, UpstreamEngineConfig
@@ -61,19 +60,6 @@ logger = logging.getLogger(__name__)
 DRAIN_S = 1.0
 """How long the end of a stream after ``[DONE]`` is waited for (then the connection is dropped)."""
 DISCOVERY_RETRY_S = 2.0
-
-
-def load_tokenizer(source: str | Path) -> Any:
-    """The tokenizer at ``source``: a directory, a ``.gguf`` file, or a cached Hub name."""
-    from transformers import AutoTokenizer
-
-    path = Path(source).expanduser()
-    try:
-        if path.is_file() and path.suffix == ".gguf":
-            return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        return AutoTokenizer.from_pretrained(str(path) if path.exists() else str(source))
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError(f"cannot load the tokenizer {source}: {exc}") from None
 
 
 class UpstreamEngine:

@@ -38,9 +38,8 @@ from lethe.decoders.engine import Capabilities, EngineStats
 from lethe.decoders.hf.prompt import PromptEncoder
 from lethe.decoders.output import GenerationOutput
 from lethe.decoders.processors import ProcessorFactory
-from lethe.decoders.token_bans import TokenizerVocabulary
+from lethe.decoders.token_bans import TokenizerVocabulary, load_tokenizer
 from lethe.decoders.turn import Turn
-from lethe.decoders.upstream.engine import load_tokenizer
 from lethe.decoders.vllm.config import VLLMEngineConfig, require_vllm
 from lethe.decoders.vllm.outputs import Deltas
 from lethe.decoders.vllm.requests import sampling_kwargs
