@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+import gc
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -29,11 +31,14 @@ from lethe.decoders import Engine
 from lethe.gateway.body_limit import BodyLimitMiddleware
 from lethe.gateway.engines import build_engine
 from lethe.gateway.errors import install_error_handlers
+from lethe.gateway.logs import kv
 from lethe.gateway.request_context import RequestContextMiddleware
 from lethe.gateway.routes import admin, health, openai
 from lethe.gateway.runtime import Runtime
 from lethe.gateway.settings import Settings, get_settings
 from lethe.indices import TargetStore
+
+logger = logging.getLogger(__name__)
 
 ROUTERS: tuple[APIRouter, ...] = (health.router, openai.router, admin.router)
 
@@ -47,15 +52,21 @@ def create_app(
     settings: Settings | None = None,
     engine: Engine | None = None,
     store: TargetStore | None = None,
+    *,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """A new app serving ``engine`` (built from ``settings`` at start-up when None) with the
-    forget store ``store`` (opened from ``settings`` at start-up when None)."""
+    forget store ``store`` (opened from ``settings`` at start-up when None).
+
+    ``freeze_heap`` (set by ``lethe serve``, which owns its process) moves everything start-up
+    allocated into the collector's permanent generation once the model and the store have
+    loaded: see :func:`freeze_startup_heap`."""
     settings = settings if settings is not None else get_settings()
     app = FastAPI(
         title="Lethe",
         version=lethe.__version__,
         description=DESCRIPTION,
-        lifespan=_lifespan(settings, engine, store),
+        lifespan=_lifespan(settings, engine, store, freeze_heap),
         strict_content_type=False,  # a JSON body without a Content-Type is still parsed
     )
     install_error_handlers(app)
@@ -98,14 +109,37 @@ def _is_generated_422(response: dict[str, Any] | None) -> bool:
     return str(schema.get("$ref", "")).endswith("/HTTPValidationError")
 
 
+def freeze_startup_heap() -> int:
+    """Collect once, then exempt every live object from later cyclic collections.
+
+    Loading torch, transformers, the model and the index leaves ~250k long-lived objects; each
+    full (oldest-generation) collection walks all of them while holding the GIL, which stalls
+    the event loop and the decoding thread alike (~150 ms measured on the embedded default).
+    Frozen, a full collection only walks what serving allocated since. Returns how many objects
+    were frozen.
+
+    Example:
+        >>> freeze_startup_heap() > 0
+        True
+        >>> gc.unfreeze()
+    """
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    logger.info(kv("heap_frozen", objects=frozen))
+    return frozen
+
+
 def _lifespan(
-    settings: Settings, engine: Engine | None, store: TargetStore | None
+    settings: Settings, engine: Engine | None, store: TargetStore | None, freeze_heap: bool
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         runtime = Runtime.start(
             settings, engine if engine is not None else build_engine(settings), store
         )
+        if freeze_heap:
+            runtime.loader.after_load(freeze_startup_heap)
         try:
             yield {"runtime": runtime}
         finally:

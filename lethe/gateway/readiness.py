@@ -158,6 +158,12 @@ class StoreLoader:
             raise Unavailable("The forget registry failed to open; see the server log.")
         raise Unavailable("The forget registry is still opening; retry shortly.")
 
+    def join(self, timeout: float | None = None) -> None:
+        """Wait up to ``timeout`` seconds (None: as long as it takes) for the open (and the
+        embedder's preload) to finish."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def close(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for the open to finish, then close an owned store."""
         if self._thread is not None:
@@ -199,3 +205,15 @@ class Startup:
         """Start both loads; returns at once."""
         self.engine.start()
         self.store.start()
+
+    def after_load(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` in a daemon thread once both loads have finished, if both succeeded
+        (e.g. to freeze the start-up heap out of the garbage collector's way)."""
+
+        def wait_then_call() -> None:
+            self.engine.join()
+            self.store.join()
+            if self.state == "ready":
+                callback()
+
+        threading.Thread(target=wait_then_call, name="lethe-after-load", daemon=True).start()

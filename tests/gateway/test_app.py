@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -97,3 +98,24 @@ def test_access_log_line(caplog: object) -> None:
         assert part in access
     assert any("event=unknown_fields" in x and "fields=secret_field" in x for x in lines)
     assert not any("s3cr3t" in line for line in lines)  # values are never logged
+
+
+def test_freeze_heap_freezes_once_loaded() -> None:
+    """``lethe serve`` freezes the start-up heap after the model and the store loaded; an app
+    built without ``freeze_heap`` (tests, embedders) leaves the collector alone."""
+    gc.unfreeze()
+    with TestClient(create_app(make_settings(), engine=FakeEngine())) as client:
+        assert wait_for(lambda: client.get("/readyz").status_code == 200)
+        time.sleep(0.1)
+        assert gc.get_freeze_count() == 0
+    gate = threading.Event()
+    engine = FakeEngine(model_id=MODEL, load_gate=gate)
+    try:
+        with TestClient(create_app(make_settings(), engine=engine, freeze_heap=True)) as client:
+            time.sleep(0.1)
+            assert gc.get_freeze_count() == 0  # not while the model still loads
+            gate.set()
+            assert wait_for(lambda: gc.get_freeze_count() > 0)
+            assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
+    finally:
+        gc.unfreeze()

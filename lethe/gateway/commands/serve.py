@@ -133,7 +133,7 @@ def _serve(settings: Any, sock: socket.socket) -> None:
     from lethe.gateway.logs import configure_logging, kv
 
     configure_logging(settings.log_level)
-    app = create_app(settings, build_engine(settings))
+    app = create_app(settings, build_engine(settings), freeze_heap=True)
     logging.getLogger("lethe.gateway").info(kv("listening", **listening_fields(settings)))
     config = uvicorn.Config(
         app, log_config=None, log_level=settings.log_level, access_log=False, workers=1
