@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     ``model`` None serves the embedded default (SmolLM2-135M-Instruct). ``api_keys`` empty
     means the OpenAI API needs no key. ``default_max_tokens`` applies to chat requests that
     give no ``max_tokens``. ``max_body_bytes`` bounds a request body (413 above it).
-    ``request_timeout_s`` None means no deadline.
+    ``request_timeout_s`` None means no deadline. ``sse_keepalive_s`` is the longest silence of
+    a stream: after it, a ``: keep-alive`` SSE comment keeps proxies from closing the connection
+    (0: none).
 
     Forget registry (see docs/admin.md): ``admin_key`` guards the admin API (required when
     ``host`` is not a loopback address). The registry and the audit log live in ``data_dir``.
@@ -76,6 +78,9 @@ class Settings(BaseSettings):
     ``upstream_retries`` times (each attempt bounded by ``upstream_connect_timeout_s``);
     ``upstream_timeout_s`` is the longest silence of the upstream (504 after it);
     ``upstream_max_connections`` bounds the concurrent upstream requests.
+    The ``agentic`` technique's judge is the served engine, unless ``judge_url`` names an
+    OpenAI-compatible server (``judge_api_key``, ``judge_model`` as for ``upstream``;
+    ``judge_timeout_s`` bounds its silence).
     ``vllm`` (the ``lethe[vllm]`` extra, a CUDA GPU): ``model`` is what vLLM loads (a directory,
     or a Hub name in the local cache), ``tokenizer`` when not the model's; ``max_batch_size`` is
     vLLM's ``max_num_seqs``; ``vllm_gpu_memory_utilization`` and ``vllm_tensor_parallel_size``
@@ -107,6 +112,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = "info"
     log_bodies: bool = False
     request_timeout_s: float | None = Field(default=None, gt=0)
+    sse_keepalive_s: float = Field(default=10.0, ge=0)
     embedder_model: str | None = None
     embedder_backend: EmbedderBackend = "onnx"
     embedder_cache_dir: Path | None = None
@@ -129,6 +135,10 @@ class Settings(BaseSettings):
     upstream_timeout_s: float = Field(default=300.0, gt=0)
     upstream_retries: int = Field(default=2, ge=0, le=10)
     upstream_max_connections: int = Field(default=64, ge=1)
+    judge_url: str | None = None
+    judge_api_key: SecretStr | None = None
+    judge_model: str | None = None
+    judge_timeout_s: float = Field(default=120.0, gt=0)
     vllm_gpu_memory_utilization: float = Field(default=0.85, gt=0, le=1)
     vllm_tensor_parallel_size: int = Field(default=1, ge=1)
 
@@ -329,6 +339,21 @@ def to_upstream_config(settings: Settings) -> UpstreamEngineConfig:
         read_timeout_s=settings.upstream_timeout_s,
         retries=settings.upstream_retries,
         max_connections=settings.upstream_max_connections,
+    )
+
+
+def to_judge_config(settings: Settings) -> UpstreamEngineConfig | None:
+    """The separate judge's configuration (an upstream engine), or None: the served engine."""
+    if not settings.judge_url:
+        return None
+    key = settings.judge_api_key
+    return UpstreamEngineConfig(
+        base_url=settings.judge_url,
+        api_key=key.get_secret_value() if key is not None else None,
+        model=settings.judge_model,
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+        read_timeout_s=settings.judge_timeout_s,
+        retries=settings.upstream_retries,
     )
 
 

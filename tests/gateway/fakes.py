@@ -38,8 +38,10 @@ class Reply:
     """The fake's answer to one request.
 
     ``choices``: the text pieces of each choice (choice ``i`` takes ``choices[i % len]``).
-    ``error``: raised on the first iteration. ``error_after``: raised after the first output.
-    ``delay_s``: a pause before every output (for cancellation tests).
+    ``error``: raised on the first iteration (after ``delay_s``). ``error_after``: raised after
+    the first output.
+    ``delay_s``: a pause before every output (for cancellation tests). ``pause_s``: one pause
+    before the second output (a stream that goes silent after it started).
     """
 
     choices: tuple[tuple[str, ...], ...] = (DEFAULT_PIECES,)
@@ -47,6 +49,7 @@ class Reply:
     error: Exception | None = None
     error_after: Exception | None = None
     delay_s: float = 0.0
+    pause_s: float = 0.0
 
 
 def _token(piece: str, top_n: int) -> TokenLogprob:
@@ -136,6 +139,8 @@ class FakeEngine:
 
     async def _outputs(self, turn: Turn, reply: Reply) -> AsyncIterator[GenerationOutput]:
         if reply.error is not None:
+            if reply.delay_s:
+                await asyncio.sleep(reply.delay_s)
             raise reply.error
         prompt = prompt_tokens(turn)
         budget = turn.params.max_tokens or turn.params.default_max_tokens or 1
@@ -157,6 +162,8 @@ class FakeEngine:
             for step, (index, piece, last) in enumerate(_schedule(reply, turn.params.n)):
                 if reply.delay_s:
                     await asyncio.sleep(reply.delay_s)
+                if reply.pause_s and step == 1:
+                    await asyncio.sleep(reply.pause_s)
                 if reply.error_after is not None and step == 1:
                     raise reply.error_after
                 completion += 1

@@ -37,7 +37,7 @@ def test_defaults() -> None:
     assert (s.max_batch_size, s.max_waiting, s.default_max_tokens, s.max_n) == (8, 64, 512, 8)
     assert s.api_keys == [] and s.admin_key is None and s.max_body_bytes == 4 * 1024 * 1024
     assert s.model_cache and s.model_cache_dir == Path("lethe-data/model-cache")
-    assert not s.log_bodies and s.request_timeout_s is None
+    assert not s.log_bodies and s.request_timeout_s is None and s.sse_keepalive_s == 10.0
 
 
 @pytest.mark.parametrize(
@@ -50,6 +50,7 @@ def test_defaults() -> None:
         ({"LETHE_MODEL_CACHE": "false"}, "model_cache", False),
         ({"LETHE_LOG_LEVEL": "DEBUG"}, "log_level", "debug"),
         ({"LETHE_REQUEST_TIMEOUT_S": "2.5"}, "request_timeout_s", 2.5),
+        ({"LETHE_SSE_KEEPALIVE_S": "0"}, "sse_keepalive_s", 0.0),
     ],
 )
 def test_environment(
@@ -86,6 +87,7 @@ def test_yaml_and_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         ("port: eighty\n", "invalid setting 'port'"),
         ("dtype: float8\n", "invalid setting 'dtype'"),
         ("max_n: 0\n", "invalid setting 'max_n'"),
+        ("sse_keepalive_s: -1\n", "invalid setting 'sse_keepalive_s'"),
     ],
 )
 def test_bad_config_file(tmp_path: Path, text: str, message: str) -> None:

@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from contextlib import aclosing
 
 from lethe.decoders import SamplingParams, Turn
@@ -68,23 +68,25 @@ class ChatServing(GenerationServing):
     async def stream(
         self, body: ChatCompletionRequest, ctx: RequestContext
     ) -> AsyncGenerator[str, None]:
-        """SSE frames of the response; the first output has arrived when this returns."""
+        """SSE frames of the response; the first output has arrived when this returns, unless
+        it takes longer than ``sse_keepalive_s`` (see :meth:`open_stream`)."""
         turn, meta = self._turn(body, ctx)
-        stream = await OutputStream.open(self.pipeline, [turn], ctx.trace)
-        chunks = self._chunks(stream, meta, turn.params, body.include_usage, ctx)
-        return event_stream(chunks, ctx.request_id)
+        opening = await self.open_stream([turn], ctx)
+        chunks = self._chunks(opening, meta, turn.params, body.include_usage, ctx)
+        return event_stream(chunks, ctx.request_id, self.settings.sse_keepalive_s)
 
     async def _chunks(
         self,
-        stream: OutputStream,
+        opening: Awaitable[OutputStream],
         meta: CompletionMeta,
         params: SamplingParams,
         include_usage: bool,
         ctx: RequestContext,
     ) -> AsyncGenerator[str, None]:
+        deadline = self.deadline()
+        stream = await opening
         exclude = None if include_usage else {"usage"}
         started: set[int] = set()
-        deadline = self.deadline()
         try:
             async with aclosing(stream):
                 async for out in stream:

@@ -12,11 +12,13 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import ClassVar
 
-from lethe.decoders import Engine, SamplingParams
+from lethe.decoders import Engine, SamplingParams, Turn
 from lethe.errors import NotFound, Timeout, UnsupportedFeature
 from lethe.gateway.ids import new_completion_id, system_fingerprint
 from lethe.gateway.logs import kv
@@ -25,6 +27,7 @@ from lethe.gateway.protocol import CompletionMeta, RequestLimits
 from lethe.gateway.protocol.common import SamplingFields
 from lethe.gateway.request_context import RequestContext
 from lethe.gateway.settings import Settings
+from lethe.gateway.streams import OutputStream
 
 logger = logging.getLogger("lethe.gateway.serving")
 
@@ -97,6 +100,25 @@ class GenerationServing:
             raise UnsupportedFeature(
                 "logit_bias is not supported by this engine", param="logit_bias"
             )
+
+    async def open_stream(
+        self, turns: Sequence[Turn], ctx: RequestContext
+    ) -> asyncio.Future[OutputStream]:
+        """The request's outputs for an SSE stream, opened or still opening.
+
+        The first outputs are awaited for ``sse_keepalive_s`` at most: what fails by then is
+        an HTTP error. A first output that takes longer (a stage holding the answer back) is
+        left to the stream's body, which sends keep-alives meanwhile; its errors go in-band.
+        """
+        opening = asyncio.ensure_future(OutputStream.open(self.pipeline, turns, ctx.trace))
+        try:
+            await asyncio.wait({opening}, timeout=self.settings.sse_keepalive_s or None)
+        except BaseException:
+            opening.cancel()  # OutputStream.open closes what it started
+            raise
+        if opening.done():
+            opening.result()
+        return opening
 
     def deadline(self) -> float | None:
         """The monotonic time after which a stream is cut short, or None."""

@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Sequence
 from contextlib import aclosing
 
 from lethe.decoders import GenerationOutput, SamplingParams, Turn
@@ -86,24 +86,26 @@ class CompletionServing(GenerationServing):
     async def stream(
         self, body: CompletionRequest, ctx: RequestContext
     ) -> AsyncGenerator[str, None]:
-        """SSE frames of the response; every prompt's first output has arrived on return."""
+        """SSE frames of the response; every prompt's first output has arrived on return, unless
+        that takes longer than ``sse_keepalive_s`` (see :meth:`open_stream`)."""
         turns, meta = self._turns(body, ctx)
-        stream = await OutputStream.open(self.pipeline, turns, ctx.trace)
-        chunks = self._chunks(stream, meta, body, turns, ctx)
-        return event_stream(chunks, ctx.request_id)
+        opening = await self.open_stream(turns, ctx)
+        chunks = self._chunks(opening, meta, body, turns, ctx)
+        return event_stream(chunks, ctx.request_id, self.settings.sse_keepalive_s)
 
     async def _chunks(
         self,
-        stream: OutputStream,
+        opening: Awaitable[OutputStream],
         meta: CompletionMeta,
         body: CompletionRequest,
         turns: Sequence[Turn],
         ctx: RequestContext,
     ) -> AsyncGenerator[str, None]:
+        deadline = self.deadline()
+        stream = await opening
         exclude = None if body.include_usage else {"usage"}
         params = turns[0].params
         offsets: dict[int, int] = {}
-        deadline = self.deadline()
         try:
             async with aclosing(stream):
                 async for out in stream:
