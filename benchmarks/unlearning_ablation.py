@@ -10,7 +10,9 @@ Each configuration is a real ``lethe serve`` (its own process, a fresh data dir,
 configuration overlaid with the YAML below through ``LETHE_UNLEARNING_CONFIG``) and a real
 ``lethe replay builtin`` against it (targets loaded through the admin API). ``bare`` is the same
 server with ``LETHE_UNLEARNING=false``; ``upstream`` is the packaged configuration on the
-``upstream`` engine, in front of a bare ``lethe serve`` (logit_bias bans instead of rollback).
+``upstream`` engine, in front of a bare ``lethe serve`` (logit_bias bans instead of rollback);
+``agentic`` is the packaged configuration with the agentic stage added for every kind, the
+served model as its judge (run it with ``--samples 1``: every sampled answer is reviewed).
 A single-technique configuration turns the every-request lexical output check off too
 (``output_filter.lexical: false``), except for ``output_filter`` itself, whose lexical and
 semantic checks are the technique. The scope check decides which
@@ -46,14 +48,24 @@ CONFIGS = (
     "forbidden_tokens",
     "output_filter",
     "all",
+    "agentic",
     "upstream",
 )
+PACKAGED_DEFAULTS = {
+    "entity": "context_redaction, in_context, forbidden_tokens, output_filter",
+    "fact": "context_redaction, in_context, forbidden_tokens, output_filter",
+    "document": "context_redaction, in_context, forbidden_tokens, output_filter",
+    "topic": "context_redaction, in_context, output_filter",
+}
 
 
 def override(config: str) -> str | None:
     """The YAML overlay of one configuration (None: the packaged configuration)."""
     if config in ("bare", "all", "upstream"):
         return None
+    if config == "agentic":  # the packaged configuration plus the agentic stage, served as judge
+        kinds = "\n".join(f"  {k}: [{v}, agentic]" for k, v in PACKAGED_DEFAULTS.items())
+        return f"defaults_by_kind:\n{kinds}\n"
     kinds = "\n".join(f"  {kind}: [{config}]" for kind in KINDS)
     lexical = "true" if config == "output_filter" else "false"
     params = "{max_rollbacks: 32, names: true}" if config == "forbidden_tokens" else "{}"
@@ -66,7 +78,7 @@ def override(config: str) -> str | None:
 
 def run_config(config: str, args: argparse.Namespace) -> Path:
     """Serve ``config`` and replay the built-in suite against it; returns its report dir."""
-    out = OUT / config
+    out = args.out / config
     with tempfile.TemporaryDirectory(prefix="lethe-ablation-") as tmp, ExitStack() as stack:
         env = {"LETHE_ADMIN_KEY": ADMIN_KEY, "LETHE_LOG_LEVEL": "warning"}
         yaml_text = override(config)
@@ -122,6 +134,7 @@ def headline(report: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, A
         "retain": s["retain"]["accuracy"],
         "general": s["general"]["accuracy"],
         "over_refusal": max(s["retain"]["over_refusal"], s["general"]["over_refusal"]),
+        "latency": (s["latency"]["total_p50_s"], s["latency"]["total_p95_s"]),
     }
     if bare is not None:
         row["leak_of_bare_leaks"] = conditional_leak(report, bare)
@@ -142,18 +155,19 @@ def _hits(report: dict[str, Any]) -> dict[str, bool]:
     return {r["probe_id"]: r["hit"] for r in rows if r["kind"] == "forget" and not r["error"]}
 
 
-def table(configs: list[str]) -> str:
-    """The markdown table over the configurations' reports found in ``OUT``."""
+def table(configs: list[str], out: Path = OUT) -> str:
+    """The markdown table over the configurations' reports found in ``out``."""
     reports = {}
     for config in configs:
-        path = OUT / config / "report.json"
+        path = out / config / "report.json"
         if path.is_file():
-            reports[config] = json.loads(path.read_text()) | {"_dir": str(OUT / config)}
+            reports[config] = json.loads(path.read_text()) | {"_dir": str(out / config)}
     bare = reports.get("bare")
     lines = [
         "| configuration | leak (direct, greedy) | leak (bare's leaks) | leak (all forget) "
-        "| leak@k | worst attack | retain acc. | general acc. | over-refusal |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| leak@k | worst attack | retain acc. | general acc. | over-refusal "
+        "| latency p50 / p95 (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for config, report in reports.items():
         r = headline(report, bare if config != "bare" else None)
@@ -162,7 +176,8 @@ def table(configs: list[str]) -> str:
         lines.append(
             f"| {config} | {r['leak_direct']:.3f} | {cond} | {r['leak_all']:.3f} | {at_k} "
             f"| {r['worst_attack'][0]} {r['worst_attack'][1]:.3f} | {r['retain']:.3f} "
-            f"| {r['general']:.3f} | {r['over_refusal']:.3f} |"
+            f"| {r['general']:.3f} | {r['over_refusal']:.3f} "
+            f"| {r['latency'][0]:.1f} / {r['latency'][1]:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -174,6 +189,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--out", type=Path, default=OUT, help="reports and table go here")
     args = parser.parse_args()
     configs = [c for c in args.configs.split(",") if c]
     unknown = set(configs) - set(CONFIGS)
@@ -183,9 +199,9 @@ def main() -> None:
         for config in configs:
             print(f"== {config}", flush=True)
             run_config(config, args)
-    text = table(list(CONFIGS))
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "table.md").write_text(text)
+    text = table(list(CONFIGS), args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "table.md").write_text(text)
     print(text)
 
 

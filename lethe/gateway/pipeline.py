@@ -17,9 +17,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from lethe.decoders import Engine, GenerationOutput, Turn
-from lethe.gateway.settings import Settings
+from lethe.gateway.settings import Settings, to_judge_config
 from lethe.gateway.unlearning import Trace, UnlearningPipeline
 from lethe.gateway.unlearning_config import UnlearningConfig
+from lethe.guards.agentic import EngineJudge
 from lethe.indices import TargetStore
 
 
@@ -62,4 +63,16 @@ def build_pipeline(
     if not settings.unlearning:
         return EnginePipeline(engine)
     config = UnlearningConfig.load(settings.unlearning_config)
-    return UnlearningPipeline(engine, store, config)
+    return UnlearningPipeline(engine, store, config, judge=build_judge(settings))
+
+
+def build_judge(settings: Settings) -> EngineJudge | None:
+    """The agentic stage's own judge when ``judge_url`` is set (None: the served engine)."""
+    config = to_judge_config(settings)
+    if config is None:
+        return None
+    from lethe.decoders.upstream.engine import UpstreamEngine
+
+    judge = EngineJudge(UpstreamEngine(config), owned=True)
+    judge.start()
+    return judge

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -31,9 +32,10 @@ from typing import Any
 from lethe.decoders import Engine, GenerationOutput, Turn, Usage
 from lethe.gateway.audit_writer import AuditWriter
 from lethe.gateway.unlearning_config import UnlearningConfig
+from lethe.guards.agentic import EngineJudge, Judge, Review
 from lethe.guards.output_filter import FilterConfig, FilterHit, FilterScope, OutputFilter
 from lethe.guards.scope import ScopeClassifier, ScopeConfig, ScopeVerdict, TargetVerdict
-from lethe.guards.techniques import Plan, Technique, build_technique
+from lethe.guards.techniques import Agentic, Plan, Technique, build_technique
 from lethe.indices import AuditEvent, IndexSnapshot, TargetStore
 
 
@@ -48,6 +50,7 @@ class Trace:
     rollbacks: int = 0
     refused: bool = False
     scope_ms: float = 0.0
+    reviews: list[tuple[int, Review]] = field(default_factory=list)  # (choice, review)
 
     def debug(self) -> dict[str, Any]:
         """A JSON-able summary (target ids and decisions, never content)."""
@@ -72,6 +75,18 @@ class Trace:
                 for h in self.hits
             ],
             "refused": self.refused,
+            "agentic": [
+                {
+                    "choice": index,
+                    "action": r.action,
+                    "reason": r.reason,
+                    "leaked": list(r.leaked),
+                    "ratings": list(r.ratings),
+                    "calls": r.calls,
+                    "elapsed_ms": r.elapsed_ms,
+                }
+                for index, r in self.reviews
+            ],
         }
 
 
@@ -84,8 +99,11 @@ class UnlearningPipeline:
         store: TargetStore | Callable[[], TargetStore],
         config: UnlearningConfig,
         audit: AuditWriter | None = None,
+        *,
+        judge: Judge | None = None,
     ) -> None:
         self._engine = engine
+        self._judge = judge
         self._store_of = store if callable(store) else (lambda: store)
         self.config = config
         self._audit_given = audit
@@ -94,6 +112,8 @@ class UnlearningPipeline:
         ]
         for technique in self._techniques:
             technique.bind(engine.capabilities)
+            if isinstance(technique, Agentic):
+                technique.attach(judge if judge is not None else EngineJudge(engine))
         self._parts: _StoreParts | None = None
         self._parts_lock = threading.Lock()
 
@@ -130,6 +150,9 @@ class UnlearningPipeline:
         parts = self._parts
         if parts is not None and parts.audit is not None and parts.audit is not self._audit_given:
             parts.audit.close()
+        close_judge = getattr(self._judge, "close", None)
+        if close_judge is not None:
+            close_judge()
 
     def generate(self, turn: Turn, trace: Trace | None = None) -> AsyncIterator[GenerationOutput]:
         """Stream ``turn``'s outputs through every stage (same contract as the engine's)."""
@@ -153,6 +176,9 @@ class UnlearningPipeline:
         trace.techniques = plan.fired
         if stream is None:
             stream = self._engine.generate(plan.turn, plan.processors)
+        drafts = stream
+        if plan.review is not None:
+            stream = _reviewed(drafts, plan, turn, trace)
         scope = FilterScope(
             snapshot,
             turn.tenant,
@@ -167,6 +193,7 @@ class UnlearningPipeline:
                     yield out
         finally:
             await _close(stream)
+            await _close(drafts)
             trace.rollbacks = sum(mask.rollbacks for mask in plan.masks)
             self._record(parts, turn, trace, started)
 
@@ -241,6 +268,16 @@ class UnlearningPipeline:
             events.append(
                 AuditEvent(turn.request_id, v.target.id, "scope", action, trace.version, detail)
             )
+        for index, review in trace.reviews:
+            if review.action == "pass":
+                continue
+            detail = {**base, "choice": index, "reason": review.reason, "calls": review.calls}
+            for target_id in review.leaked or _guarded_ids(trace)[:1]:
+                events.append(
+                    AuditEvent(
+                        turn.request_id, target_id, "agentic", review.action, trace.version, detail
+                    )
+                )
         for hit in trace.hits:
             detail = {**base, "choice": hit.index, "score": hit.score}
             events.append(
@@ -268,6 +305,47 @@ def _question(turn: Turn, limit: int = 400) -> str:
     text = users[-1] if users else (turn.prompt if isinstance(turn.prompt, str) else "")
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1][-limit:] if lines else ""
+
+
+def _guarded_ids(trace: Trace) -> list[str]:
+    return [v.target.id for v in trace.verdicts if v.decision != "pass"]
+
+
+async def _reviewed(
+    drafts: AsyncIterator[GenerationOutput], plan: Plan, turn: Turn, trace: Trace
+) -> AsyncIterator[GenerationOutput]:
+    """The agentic stage: hold every choice back until its draft is complete and reviewed,
+    then emit it as drafted (``pass``) or as the stage's answer (one output, no logprobs)."""
+    assert plan.review is not None
+    outputs: dict[int, list[GenerationOutput]] = {}
+    usage = Usage(0, 0)
+    try:
+        async for out in drafts:
+            outputs.setdefault(out.index, []).append(out)
+            usage = out.usage
+    finally:
+        await _close(drafts)
+    question = _question(turn)
+    indices = sorted(outputs)
+    reviews = await asyncio.gather(
+        *(
+            plan.review.review(
+                question,
+                "".join(o.text for o in outputs[i]),
+                plan.review_targets,
+                plan.refusal,
+                seed=turn.params.seed,
+            )
+            for i in indices
+        )
+    )
+    for index, review in zip(indices, reviews, strict=True):
+        trace.reviews.append((index, review))
+        if review.action == "pass":
+            for out in outputs[index]:
+                yield dataclasses.replace(out, usage=usage)
+        else:
+            yield GenerationOutput(index, review.text or plan.refusal, usage, (), "stop")
 
 
 async def _resume(

@@ -4,7 +4,7 @@ the refusal, scope thresholds — data in YAML (``unlearning.yaml``), validated 
 Example:
     >>> config = UnlearningConfig.load()
     >>> [t.type for t in config.techniques]
-    ['in_context', 'forbidden_tokens', 'output_filter']
+    ['context_redaction', 'in_context', 'forbidden_tokens', 'output_filter', 'agentic']
 """
 
 from __future__ import annotations

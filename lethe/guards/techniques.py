@@ -34,10 +34,12 @@ from lethe.decoders.token_bans import (
     merge_bans,
 )
 from lethe.errors import ConfigurationError
+from lethe.guards.agentic import AgenticConfig, AgenticStage, Judge
 from lethe.guards.in_context import InContextConfig, InContextUnlearning
 from lethe.guards.output_filter import GuardedTarget
 from lethe.guards.redaction import mentions, redact_turn
 from lethe.guards.scope import TargetVerdict
+from lethe.indices import ForgetTarget
 
 
 @dataclass(slots=True)
@@ -52,6 +54,8 @@ class Plan:
     masks: list[ForbiddenTokenMask] = field(default_factory=list)
     from_context: set[str] = field(default_factory=set)  # ids redacted out of the documents
     absent: set[str] = field(default_factory=set)  # ids only the documents name
+    review: AgenticStage | None = None  # the agentic stage, when a target enables it
+    review_targets: list[ForgetTarget] = field(default_factory=list)
 
 
 class Technique(Protocol):
@@ -261,11 +265,44 @@ class OutputFilterSemantic:
         plan.fired.append(self.name)
 
 
+class Agentic:
+    """Review the finished draft with judge agents (audit, rewrite, critic, composer; see
+    ``agentic/stage.py``). The pipeline attaches the stage (:meth:`attach`) with its judge:
+    the served engine unless a separate judge is configured."""
+
+    name: ClassVar[str] = "agentic"
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.config = AgenticConfig(**params)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"agentic: {exc}") from None
+        self.stage: AgenticStage | None = None
+
+    def bind(self, capabilities: Capabilities) -> None:
+        """Runs on any engine: it reads the draft and asks a judge."""
+        capabilities.require(*self.requires)
+
+    def attach(self, judge: Judge) -> None:
+        """Give the technique the judge its agents ask."""
+        self.stage = AgenticStage(self.config, judge)
+
+    def apply(self, plan: Plan, targets: Sequence[TargetVerdict]) -> None:
+        """Have the draft reviewed against these targets (best-scoring first)."""
+        if self.stage is None:
+            raise ConfigurationError("agentic: no judge attached")
+        plan.review = self.stage
+        plan.review_targets += [v.target for v in targets]
+        plan.fired.append(self.name)
+
+
 TECHNIQUES: Mapping[str, Callable[..., Technique]] = {
     ContextRedaction.name: ContextRedaction,
     InContext.name: InContext,
     ForbiddenTokens.name: ForbiddenTokens,
     OutputFilterSemantic.name: OutputFilterSemantic,
+    Agentic.name: Agentic,
 }
 
 
