@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 from lethe.decoders import Engine, GenerationOutput, Turn
@@ -21,7 +21,7 @@ from lethe.gateway.settings import Settings, to_judge_config
 from lethe.gateway.unlearning import Trace, UnlearningPipeline
 from lethe.gateway.unlearning_config import UnlearningConfig
 from lethe.guards.agentic import EngineJudge
-from lethe.indices import TargetStore
+from lethe.indices import AuditEvent, TargetStore
 
 
 class Pipeline(Protocol):
@@ -56,14 +56,21 @@ class EnginePipeline:
 
 
 def build_pipeline(
-    settings: Settings, engine: Engine, store: Callable[[], TargetStore]
+    settings: Settings,
+    engine: Engine,
+    store: Callable[[], TargetStore],
+    *,
+    on_events: Callable[[Sequence[AuditEvent]], None] | None = None,
 ) -> Pipeline:
     """The pipeline this deployment runs. ``store`` returns the open forget store (it opens in
-    the background; requests only arrive once it is open)."""
+    the background; requests only arrive once it is open); ``on_events`` sees every
+    enforcement event (the metrics)."""
     if not settings.unlearning:
         return EnginePipeline(engine)
     config = UnlearningConfig.load(settings.unlearning_config)
-    return UnlearningPipeline(engine, store, config, judge=build_judge(settings))
+    return UnlearningPipeline(
+        engine, store, config, judge=build_judge(settings), on_events=on_events
+    )
 
 
 def build_judge(settings: Settings) -> EngineJudge | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
@@ -48,10 +48,17 @@ class RequestContext:
     usage: Usage | None = None
     tenant: str | None = None
     trace: Trace | None = None
+    started: float = field(default_factory=time.perf_counter)
+    ttft_s: float | None = None
 
     def record_usage(self, usage: Usage) -> None:
         """Remember the request's token counts for the access log."""
         self.usage = usage
+
+    def mark_first_output(self) -> None:
+        """The generation's first output has arrived (time to first token, for metrics)."""
+        if self.ttft_s is None:
+            self.ttft_s = time.perf_counter() - self.started
 
 
 async def request_context(request: Request) -> RequestContext:
@@ -74,7 +81,7 @@ class RequestContextMiddleware:
         context = RequestContext(sanitize_request_id(incoming) or new_request_id())
         scope.setdefault("state", {})[STATE_KEY] = context
         status = 0
-        started = time.perf_counter()
+        started = context.started
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -90,19 +97,32 @@ class RequestContextMiddleware:
                 raise
             await error_response(exc, context.request_id)(scope, receive, send_with_id)
         finally:
-            _log_access(scope, context, status, started)
+            _finish(scope, context, status, time.perf_counter() - started)
 
 
-def _log_access(scope: Scope, context: RequestContext, status: int, started: float) -> None:
-    route = scope.get("route")
+def _finish(scope: Scope, context: RequestContext, status: int, seconds: float) -> None:
+    """The access log line, and the request's metrics when the app is running."""
+    route = getattr(scope.get("route"), "path", "unmatched")
+    runtime = scope.get("state", {}).get("runtime")
+    metrics = getattr(runtime, "metrics", None)
+    if metrics is not None:
+        metrics.observe_request(
+            route, status or 500, seconds, ttft_s=context.ttft_s, usage=context.usage
+        )
+    _log_access(scope, context, route, status, seconds)
+
+
+def _log_access(
+    scope: Scope, context: RequestContext, route: str, status: int, seconds: float
+) -> None:
     usage = context.usage
     logger.info(
         kv(
             "request",
             method=scope["method"],
-            route=getattr(route, "path", "unmatched"),
+            route=route,
             status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            duration_ms=round(seconds * 1000, 1),
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
             request_id=context.request_id,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from lethe.decoders import Engine
 from lethe.gateway.logs import kv
+from lethe.gateway.metrics import Metrics, State
 from lethe.gateway.pipeline import Pipeline, build_pipeline
 from lethe.gateway.readiness import EngineLoader, Startup, StoreLoader
 from lethe.gateway.serving import ChatServing, CompletionServing, ModelServing
@@ -50,6 +51,7 @@ class Runtime:
     models: ModelServing
     admin: AdminServing
     admin_access: AdminAccess
+    metrics: Metrics
 
     @classmethod
     def start(cls, settings: Settings, engine: Engine, store: TargetStore | None = None) -> Runtime:
@@ -70,7 +72,10 @@ class Runtime:
                 lambda: open_store(settings, embedder), preload=settings.embedder_preload
             )
         loader = Startup(engine_loader, store_loader)
-        pipeline = build_pipeline(settings, engine, store_loader.require)
+        metrics = Metrics(lambda: _state(engine, loader))
+        pipeline = build_pipeline(
+            settings, engine, store_loader.require, on_events=metrics.observe_events
+        )
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -82,6 +87,7 @@ class Runtime:
             models=ModelServing(engine, engine_loader),
             admin=AdminServing(store_loader, settings),
             admin_access=admin_access,
+            metrics=metrics,
         )
         loader.start()
         return runtime
@@ -98,3 +104,19 @@ class Runtime:
         self.pipeline.close()
         self.loader.engine.join(SHUTDOWN_JOIN_S)
         self.store_loader.close(SHUTDOWN_JOIN_S)
+
+
+def _state(engine: Engine, loader: Startup) -> State:
+    """What ``/metrics`` reads at scrape time."""
+    store = loader.store.store
+    snapshot = store.snapshot if store is not None else None
+    queue = None
+    if engine.ready:
+        stats = engine.stats()
+        queue = stats.running + stats.waiting
+    return State(
+        registry_version=snapshot.version if snapshot is not None else None,
+        registry_targets=len(snapshot) if snapshot is not None else None,
+        queue_depth=queue,
+        ready=loader.state == "ready",
+    )

@@ -101,9 +101,11 @@ class UnlearningPipeline:
         audit: AuditWriter | None = None,
         *,
         judge: Judge | None = None,
+        on_events: Callable[[Sequence[AuditEvent]], None] | None = None,
     ) -> None:
         self._engine = engine
         self._judge = judge
+        self._on_events = on_events
         self._store_of = store if callable(store) else (lambda: store)
         self.config = config
         self._audit_given = audit
@@ -249,7 +251,7 @@ class UnlearningPipeline:
 
     def _record(self, parts: _StoreParts, turn: Turn, trace: Trace, started: float) -> None:
         """One audit event per enforcement: per in-scope target, plus each filter hit."""
-        if parts.audit is None or trace.version is None:
+        if trace.version is None or (parts.audit is None and self._on_events is None):
             return
         latency = round((time.perf_counter() - started) * 1000, 1)
         base = {"tenant": turn.tenant, "latency_ms": latency}
@@ -285,7 +287,10 @@ class UnlearningPipeline:
                     turn.request_id, hit.target_id, hit.technique, "cut", trace.version, detail
                 )
             )
-        parts.audit.submit(events)
+        if parts.audit is not None:
+            parts.audit.submit(events)
+        if self._on_events is not None and events:
+            self._on_events(events)
 
 
 @dataclass(frozen=True, slots=True)

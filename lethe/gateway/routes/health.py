@@ -1,4 +1,5 @@
-"""Probes: ``/healthz`` (liveness, answers while the model loads) and ``/readyz``.
+"""Probes: ``/healthz`` (liveness, answers while the model loads) and ``/readyz``; and
+``/metrics`` for Prometheus (see :mod:`lethe.gateway.metrics`).
 
 Example:
     >>> httpx.get("http://127.0.0.1:8000/readyz").status_code   # doctest: +SKIP
@@ -7,10 +8,11 @@ Example:
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from lethe.errors import Unavailable
 from lethe.gateway.dependencies import RuntimeDep
+from lethe.gateway.metrics import CONTENT_TYPE
 from lethe.gateway.protocol import ErrorResponse
 from lethe.gateway.protocol.health import Liveness, Readiness
 
@@ -33,3 +35,9 @@ async def readyz(runtime: RuntimeDep) -> Readiness:
     """Readiness: 200 with the model id once requests are served, 503 before."""
     runtime.loader.require_ready()
     return Readiness(model=runtime.engine.model_id)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(runtime: RuntimeDep) -> Response:
+    """Prometheus metrics, in the text exposition format; answers while the model loads."""
+    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)

@@ -51,6 +51,7 @@ class ChatServing(GenerationServing):
         """The whole response, once every choice has finished."""
         turn, meta = self._turn(body, ctx)
         stream = await OutputStream.open(self.pipeline, [turn], ctx.trace)
+        ctx.mark_first_output()
         async with aclosing(stream):
             choices = await collect(stream)
         ctx.record_usage(stream.usage)

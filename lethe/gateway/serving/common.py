@@ -111,6 +111,7 @@ class GenerationServing:
         left to the stream's body, which sends keep-alives meanwhile; its errors go in-band.
         """
         opening = asyncio.ensure_future(OutputStream.open(self.pipeline, turns, ctx.trace))
+        opening.add_done_callback(lambda f: _mark_first_output(f, ctx))
         try:
             await asyncio.wait({opening}, timeout=self.settings.sse_keepalive_s or None)
         except BaseException:
@@ -128,6 +129,11 @@ class GenerationServing:
         """Log a response body when ``log_bodies`` is on."""
         if self.settings.log_bodies:
             logger.info(kv("response_body", request_id=ctx.request_id, body=body))
+
+
+def _mark_first_output(opening: asyncio.Future[OutputStream], ctx: RequestContext) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        ctx.mark_first_output()
 
 
 def check_deadline(deadline: float | None) -> None:

@@ -53,6 +53,7 @@ class CompletionServing(GenerationServing):
         turns, meta = self._turns(body, ctx)
         params = turns[0].params
         stream = await OutputStream.open(self.pipeline, turns, ctx.trace)
+        ctx.mark_first_output()
         async with aclosing(stream):
             buffers = await collect(stream)
         ctx.record_usage(stream.usage)
