@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from lethe.decoders import Engine
@@ -30,6 +31,7 @@ from lethe.errors import Unavailable
 from lethe.gateway.logs import kv
 from lethe.gateway.store import preload_embedder
 from lethe.indices import TargetStore
+from lethe.indices.follower import RegistryFollower
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,14 @@ class EngineLoader:
             self._thread.join(timeout)
 
 
+@dataclass(frozen=True, slots=True)
+class FollowConfig:
+    """Poll the registry every ``interval_s``; not ready after ``stale_s`` without a poll."""
+
+    interval_s: float
+    stale_s: float
+
+
 class StoreLoader:
     """Opens the forget store once, in a daemon thread, then preloads its embedder.
 
@@ -99,11 +109,18 @@ class StoreLoader:
     """
 
     def __init__(
-        self, open_store: Callable[[], TargetStore], *, owned: bool = True, preload: bool = True
+        self,
+        open_store: Callable[[], TargetStore],
+        *,
+        owned: bool = True,
+        preload: bool = True,
+        follow: FollowConfig | None = None,
     ) -> None:
         self._open = open_store
         self._owned = owned
         self._preload = preload
+        self._follow = follow
+        self.follower: RegistryFollower | None = None
         self._thread: threading.Thread | None = None
         self._failed = False
         self._closed = False
@@ -131,6 +148,11 @@ class StoreLoader:
                     store.close()
                 return
             self._store = store
+            if self._follow is not None:
+                self.follower = RegistryFollower(
+                    store, interval_s=self._follow.interval_s, stale_after_s=self._follow.stale_s
+                )
+                self.follower.start()
         if self._preload:
             try:
                 self.embedder_loaded = preload_embedder(store.embedder)
@@ -171,6 +193,8 @@ class StoreLoader:
         with self._lock:
             self._closed = True
             store, self._store = self._store, None
+        if self.follower is not None:
+            self.follower.stop(timeout)
         if store is not None and self._owned:
             logger.info(kv("store_closing", version=store.version))
             store.close()
@@ -194,12 +218,22 @@ class Startup:
         states = (self.engine.state, self.store.state)
         if "failed" in states:
             return "failed"
+        follower = self.store.follower
+        if follower is not None and not follower.healthy():
+            return "loading"
         return "ready" if states == ("ready", "ready") else "loading"
 
     def require_ready(self) -> None:
-        """Raise :class:`Unavailable` unless the model is loaded and the store is open."""
+        """Raise :class:`Unavailable` unless the model is loaded, the store is open and the
+        registry is being followed (a replica whose registry went stale stops serving)."""
         self.engine.require_ready()
         self.store.require()
+        follower = self.store.follower
+        if follower is not None and not follower.healthy():
+            raise Unavailable(
+                f"The forget registry has not been reachable for {follower.lag_s:.0f} s; "
+                "this replica serves again once it is."
+            )
 
     def start(self) -> None:
         """Start both loads; returns at once."""

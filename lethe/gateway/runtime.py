@@ -24,7 +24,7 @@ from lethe.decoders import Engine
 from lethe.gateway.logs import kv
 from lethe.gateway.metrics import Metrics, State
 from lethe.gateway.pipeline import Pipeline, build_pipeline
-from lethe.gateway.readiness import EngineLoader, Startup, StoreLoader
+from lethe.gateway.readiness import EngineLoader, FollowConfig, Startup, StoreLoader
 from lethe.gateway.serving import ChatServing, CompletionServing, ModelServing
 from lethe.gateway.serving.admin import AdminServing
 from lethe.gateway.serving.admin_access import AdminAccess
@@ -62,14 +62,19 @@ class Runtime:
         """
         admin_access = AdminAccess.from_settings(settings)
         engine_loader = EngineLoader(engine)
+        follow = None
+        if settings.registry_poll_s > 0:
+            follow = FollowConfig(settings.registry_poll_s, settings.registry_stale_s)
         if store is not None:
             store_loader = StoreLoader(
-                lambda: store, owned=False, preload=settings.embedder_preload
+                lambda: store, owned=False, preload=settings.embedder_preload, follow=follow
             )
         else:
             embedder = AfterEngineLoad(build_embedder(settings), engine_loader.join)
             store_loader = StoreLoader(
-                lambda: open_store(settings, embedder), preload=settings.embedder_preload
+                lambda: open_store(settings, embedder),
+                preload=settings.embedder_preload,
+                follow=follow,
             )
         loader = Startup(engine_loader, store_loader)
         metrics = Metrics(lambda: _state(engine, loader))

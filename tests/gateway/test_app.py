@@ -43,7 +43,11 @@ def test_unavailable_until_loaded_then_ready() -> None:
         assert client.get("/v1/models").status_code == 503
         gate.set()
         assert wait_for(lambda: client.get("/readyz").status_code == 200)
-        assert client.get("/readyz").json() == {"status": "ready", "model": MODEL}
+        assert client.get("/readyz").json() == {
+            "status": "ready",
+            "model": MODEL,
+            "registry_version": 0,
+        }
         assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
         assert client.get("/v1/models").json()["data"][0]["created"] > 0
     assert engine.closed
@@ -119,3 +123,33 @@ def test_freeze_heap_freezes_once_loaded() -> None:
             assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
     finally:
         gc.unfreeze()
+
+
+def test_a_replica_that_cannot_follow_its_registry_goes_not_ready(tmp_path: object) -> None:
+    from lethe.indices import StoreConfig, TargetStore
+    from tests.indices.fakes import HashingEmbedder
+
+    store = TargetStore.open(tmp_path, HashingEmbedder(), config=StoreConfig())  # type: ignore[arg-type]
+    healthy_refresh = store.refresh
+    broken = threading.Event()
+
+    def refresh() -> int:
+        if broken.is_set():
+            raise OSError("registry unreachable")
+        return healthy_refresh()
+
+    store.refresh = refresh  # type: ignore[method-assign]
+    settings = make_settings(registry_poll_s=0.02, registry_stale_s=0.3)
+    try:
+        with TestClient(create_app(settings, engine=FakeEngine(), store=store)) as client:
+            assert wait_for(lambda: client.get("/readyz").status_code == 200)
+            broken.set()
+            assert wait_for(lambda: client.get("/readyz").status_code == 503)
+            body = client.get("/readyz").json()["error"]
+            assert "registry has not been reachable" in body["message"]
+            assert client.post("/v1/chat/completions", json=CHAT).status_code == 503
+            broken.clear()
+            assert wait_for(lambda: client.get("/readyz").status_code == 200)
+            assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
+    finally:
+        store.close()

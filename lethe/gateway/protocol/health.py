@@ -1,8 +1,8 @@
 """``/healthz`` and ``/readyz`` bodies.
 
 Example:
-    >>> Readiness(model="m").model_dump()
-    {'status': 'ready', 'model': 'm'}
+    >>> Readiness(model="m", registry_version=3).model_dump()
+    {'status': 'ready', 'model': 'm', 'registry_version': 3}
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ class Liveness(BaseModel):
 
 
 class Readiness(BaseModel):
-    """The model is loaded and requests are served."""
+    """The model is loaded and requests are served, with this forget-registry version (a load
+    balancer can hold a replica out until it has caught up)."""
 
     status: Literal["ready"] = "ready"
     model: str
+    registry_version: int

@@ -32,9 +32,10 @@ async def healthz(runtime: RuntimeDep) -> Liveness:
 
 @router.get("/readyz", response_model=Readiness, responses=UNAVAILABLE)
 async def readyz(runtime: RuntimeDep) -> Readiness:
-    """Readiness: 200 with the model id once requests are served, 503 before."""
+    """Readiness: 200 with the model id and the registry version once requests are served,
+    503 before (and while the registry cannot be followed)."""
     runtime.loader.require_ready()
-    return Readiness(model=runtime.engine.model_id)
+    return Readiness(model=runtime.engine.model_id, registry_version=runtime.store.version)
 
 
 @router.get("/metrics", include_in_schema=False)
