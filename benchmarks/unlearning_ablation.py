@@ -11,16 +11,19 @@ configuration overlaid with the YAML below through ``LETHE_UNLEARNING_CONFIG``) 
 ``lethe replay builtin`` against it (targets loaded through the admin API). ``bare`` is the same
 server with ``LETHE_UNLEARNING=false``; ``upstream`` is the packaged configuration on the
 ``upstream`` engine, in front of a bare ``lethe serve`` (logit_bias bans instead of rollback);
-``agentic`` is the packaged configuration with the agentic stage added for every kind, the
-served model as its judge (run it with ``--samples 1``: every sampled answer is reviewed).
+``all_agentic`` is the packaged configuration with the agentic stage added for every kind; in
+``agentic`` and ``all_agentic`` the served model is the judge (run them with ``--samples 1``:
+every sampled answer is reviewed).
 A single-technique configuration turns the every-request lexical output check off too
 (``output_filter.lexical: false``), except for ``output_filter`` itself, whose lexical and
 semantic checks are the technique. The scope check decides which
 requests the technique applies to in every configuration.
 
-Reports land in ``benchmarks/results/ablation/<config>/``; the table (markdown) compares forget
-leak (greedy, over all forget probes and over those the bare model leaks), leak@k, the worst
-attack family, retain/general accuracy and over-refusal, and is written to
+Reports land in ``benchmarks/results/ablation/<config>/`` (with the server's ``/metrics`` at
+the end, ``metrics.txt``: enforcement events by technique and action); the table (markdown)
+compares forget leak (greedy, over all forget probes and over those the bare model leaks),
+leak@k, the worst attack family, retain/general accuracy, over-refusal and latency, and is
+written to
 ``benchmarks/results/ablation/table.md``.
 """
 
@@ -36,6 +39,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.gateway.serve_process import MODEL_CACHE_DATA, ServeProcess
 
 OUT = Path(__file__).resolve().parent / "results" / "ablation"
@@ -49,6 +54,7 @@ CONFIGS = (
     "output_filter",
     "all",
     "agentic",
+    "all_agentic",
     "upstream",
 )
 PACKAGED_DEFAULTS = {
@@ -63,7 +69,7 @@ def override(config: str) -> str | None:
     """The YAML overlay of one configuration (None: the packaged configuration)."""
     if config in ("bare", "all", "upstream"):
         return None
-    if config == "agentic":  # the packaged configuration plus the agentic stage, served as judge
+    if config == "all_agentic":  # the packaged configuration plus the agentic stage
         kinds = "\n".join(f"  {k}: [{v}, agentic]" for k, v in PACKAGED_DEFAULTS.items())
         return f"defaults_by_kind:\n{kinds}\n"
     kinds = "\n".join(f"  {kind}: [{config}]" for kind in KINDS)
@@ -110,6 +116,8 @@ def run_config(config: str, args: argparse.Namespace) -> Path:
                 command.remove("--admin-url")
                 command.remove(server.url)
             subprocess.run(command, check=True, env={**os.environ, **env})
+            metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+            (out / "metrics.txt").write_text(metrics)  # enforcement counts, latency histograms
     return out
 
 
@@ -172,7 +180,10 @@ def table(configs: list[str], out: Path = OUT) -> str:
     for config, report in reports.items():
         r = headline(report, bare if config != "bare" else None)
         at_k = ", ".join(f"@{k} {v:.3f}" for k, v in r["leak_at_k"].items()) or "–"
-        cond = f"{r['leak_of_bare_leaks']:.3f}" if "leak_of_bare_leaks" in r else "1.000"
+        if config == "bare":
+            cond = "1.000"
+        else:
+            cond = f"{r['leak_of_bare_leaks']:.3f}" if "leak_of_bare_leaks" in r else "–"
         lines.append(
             f"| {config} | {r['leak_direct']:.3f} | {cond} | {r['leak_all']:.3f} | {at_k} "
             f"| {r['worst_attack'][0]} {r['worst_attack'][1]:.3f} | {r['retain']:.3f} "
