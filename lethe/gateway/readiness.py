@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from lethe.decoders import Engine
 from lethe.errors import Unavailable
@@ -32,6 +32,9 @@ from lethe.gateway.logs import kv
 from lethe.gateway.store import preload_embedder
 from lethe.indices import TargetStore
 from lethe.indices.follower import RegistryFollower
+
+if TYPE_CHECKING:
+    from lethe.indices.postgres_feed import ChangeFeed
 
 logger = logging.getLogger(__name__)
 
@@ -95,10 +98,12 @@ class EngineLoader:
 
 @dataclass(frozen=True, slots=True)
 class FollowConfig:
-    """Poll the registry every ``interval_s``; not ready after ``stale_s`` without a poll."""
+    """Poll the registry every ``interval_s``; not ready after ``stale_s`` without a poll;
+    with ``feed_url`` (a PostgreSQL registry) its change feed wakes the follower at once."""
 
     interval_s: float
     stale_s: float
+    feed_url: str | None = None
 
 
 class StoreLoader:
@@ -121,6 +126,7 @@ class StoreLoader:
         self._preload = preload
         self._follow = follow
         self.follower: RegistryFollower | None = None
+        self._feed: ChangeFeed | None = None
         self._thread: threading.Thread | None = None
         self._failed = False
         self._closed = False
@@ -153,6 +159,8 @@ class StoreLoader:
                     store, interval_s=self._follow.interval_s, stale_after_s=self._follow.stale_s
                 )
                 self.follower.start()
+                if self._follow.feed_url is not None:
+                    self._feed = _start_feed(self._follow.feed_url, self.follower)
         if self._preload:
             try:
                 self.embedder_loaded = preload_embedder(store.embedder)
@@ -193,11 +201,22 @@ class StoreLoader:
         with self._lock:
             self._closed = True
             store, self._store = self._store, None
+        if self._feed is not None:
+            self._feed.stop()
         if self.follower is not None:
             self.follower.stop(timeout)
         if store is not None and self._owned:
             logger.info(kv("store_closing", version=store.version))
             store.close()
+
+
+def _start_feed(url: str, follower: RegistryFollower) -> ChangeFeed:
+    """Listen for the registry's change notifications; each one wakes the follower."""
+    from lethe.indices.postgres_feed import ChangeFeed
+
+    feed = ChangeFeed(url, lambda _version: follower.wake())
+    feed.start()
+    return feed
 
 
 class Startup:

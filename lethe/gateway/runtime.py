@@ -29,7 +29,7 @@ from lethe.gateway.serving import ChatServing, CompletionServing, ModelServing
 from lethe.gateway.serving.admin import AdminServing
 from lethe.gateway.serving.admin_access import AdminAccess
 from lethe.gateway.settings import Settings
-from lethe.gateway.store import AfterEngineLoad, build_embedder, open_store
+from lethe.gateway.store import AfterEngineLoad, build_embedder, open_store, registry_url
 from lethe.indices import TargetStore
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,9 @@ class Runtime:
         engine_loader = EngineLoader(engine)
         follow = None
         if settings.registry_poll_s > 0:
-            follow = FollowConfig(settings.registry_poll_s, settings.registry_stale_s)
+            follow = FollowConfig(
+                settings.registry_poll_s, settings.registry_stale_s, registry_url(settings)
+            )
         if store is not None:
             store_loader = StoreLoader(
                 lambda: store, owned=False, preload=settings.embedder_preload, follow=follow

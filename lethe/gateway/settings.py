@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     ``index_exact_limit`` vectors are searched exactly (flat), HNSW above;
     ``index_ef_search`` is HNSW's search breadth. ``registry_synchronous`` FULL survives power
     loss, NORMAL only process crashes. ``audit_bodies`` keeps message text in audit events.
+    ``registry_url`` (a PostgreSQL URL or ``key=value`` DSN, never logged; the
+    ``lethe[postgres]`` extra) puts the registry in PostgreSQL, shared by replicas on any host,
+    which also wake on its change feed (``LISTEN``); unset, it is SQLite in ``data_dir``.
     ``registry_poll_s`` is how often the registry is asked for changes other processes (replicas
     sharing it) committed, 0 never; a replica that could not read it for ``registry_stale_s``
     answers not-ready until it can again.
@@ -127,6 +130,7 @@ class Settings(BaseSettings):
     index_exact_limit: int = Field(default=100_000, ge=0)
     index_ef_search: int = Field(default=64, ge=1)
     registry_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    registry_url: SecretStr | None = None
     registry_poll_s: float = Field(default=0.25, ge=0)
     registry_stale_s: float = Field(default=10.0, gt=0)
     audit_bodies: bool = False

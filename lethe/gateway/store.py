@@ -34,6 +34,7 @@ from lethe.indices import (
     Embedder,
     OnnxEmbedder,
     SentenceTransformerEmbedder,
+    SqliteAuditLog,
     StoreConfig,
     TargetStore,
 )
@@ -78,6 +79,12 @@ class AfterEngineLoad:
         return self.inner.embed(texts)
 
 
+def registry_url(settings: Settings) -> str | None:
+    """The PostgreSQL registry's URL (a secret: never log it), or None for SQLite."""
+    url = settings.registry_url
+    return url.get_secret_value() if url is not None else None
+
+
 def store_config(settings: Settings) -> StoreConfig:
     """The :class:`StoreConfig` the settings ask for (upkeep always in the background)."""
     return StoreConfig(
@@ -112,15 +119,22 @@ def open_store(settings: Settings, embedder: Embedder | None = None) -> TargetSt
     embedder (the stored vectors would not be comparable).
     """
     started = time.perf_counter()
-    store = TargetStore.open(
-        settings.data_dir,
-        embedder if embedder is not None else build_embedder(settings),
-        config=store_config(settings),
-    )
+    embedder = embedder if embedder is not None else build_embedder(settings)
+    config = store_config(settings)
+    url = registry_url(settings)
+    if url is None:
+        store = TargetStore.open(settings.data_dir, embedder, config=config)
+    else:
+        from lethe.indices.postgres_registry import PostgresRegistry
+
+        audit = SqliteAuditLog.in_dir(settings.data_dir, store_bodies=config.store_audit_bodies)
+        registry = PostgresRegistry(url, pool_size=4)
+        store = TargetStore(registry, embedder, audit=audit, config=config)
     logger.info(
         kv(
             "store_opened",
             data_dir=str(settings.data_dir),
+            registry="sqlite" if url is None else "postgresql",
             version=store.version,
             targets=len(store.snapshot),
             embedder=store.embedder.name,
