@@ -11,7 +11,8 @@ configuration overlaid with the YAML below through ``LETHE_UNLEARNING_CONFIG``) 
 ``lethe replay builtin`` against it (targets loaded through the admin API). ``bare`` is the same
 server with ``LETHE_UNLEARNING=false``; ``upstream`` is the packaged configuration on the
 ``upstream`` engine, in front of a bare ``lethe serve`` (logit_bias bans instead of rollback);
-``all_agentic`` is the packaged configuration with the agentic stage added for every kind; in
+``all_agentic`` (``all_contrastive``) is the packaged configuration with the agentic stage
+(contrastive decoding) added for every kind; in
 ``agentic`` and ``all_agentic`` the served model is the judge (run them with ``--samples 1``:
 every sampled answer is reviewed).
 A single-technique configuration turns the every-request lexical output check off too
@@ -55,6 +56,8 @@ CONFIGS = (
     "all",
     "agentic",
     "all_agentic",
+    "contrastive",
+    "all_contrastive",
     "upstream",
 )
 PACKAGED_DEFAULTS = {
@@ -69,8 +72,9 @@ def override(config: str) -> str | None:
     """The YAML overlay of one configuration (None: the packaged configuration)."""
     if config in ("bare", "all", "upstream"):
         return None
-    if config == "all_agentic":  # the packaged configuration plus the agentic stage
-        kinds = "\n".join(f"  {k}: [{v}, agentic]" for k, v in PACKAGED_DEFAULTS.items())
+    if config in ("all_agentic", "all_contrastive"):  # the packaged configuration plus one
+        extra = config.removeprefix("all_")
+        kinds = "\n".join(f"  {k}: [{v}, {extra}]" for k, v in PACKAGED_DEFAULTS.items())
         return f"defaults_by_kind:\n{kinds}\n"
     kinds = "\n".join(f"  {kind}: [{config}]" for kind in KINDS)
     lexical = "true" if config == "output_filter" else "false"

@@ -20,6 +20,7 @@ from lethe.decoders.turn import Turn
 from lethe.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from lethe.decoders.contrastive import Assistants
     from lethe.decoders.token_bans import Vocabulary
 
 
@@ -30,9 +31,10 @@ class Capabilities:
     ``logits``: per-step logits, so logits processors run. ``logit_bias``: additive token biases.
     ``rollback``: a sequence can be rewound a few tokens. ``assistant``: a second model can step
     in lockstep (contrastive decoding). ``streaming``: deltas as they are produced.
-    ``vocabulary``: the served model's tokenizer, for techniques that must name token ids
-    (forbidden-token bans on an engine without rollback); None when the engine has none here
-    (an upstream server without a local tokenizer configured).
+    ``assistants``: contrastive-decoding factories over the engine's own model (with
+    ``assistant``). ``vocabulary``: the served model's tokenizer, for techniques that must name
+    token ids (forbidden-token bans on an engine without rollback); None when the engine has
+    none here (an upstream server without a local tokenizer configured).
     """
 
     logits: bool = False
@@ -41,6 +43,7 @@ class Capabilities:
     assistant: bool = False
     streaming: bool = True
     vocabulary: Vocabulary | None = field(default=None, compare=False)
+    assistants: Assistants | None = field(default=None, compare=False)
 
     def require(self, *names: str) -> None:
         """Raise :class:`ConfigurationError` naming every capability asked for and missing."""

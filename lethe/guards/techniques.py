@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 from lethe.decoders import Capabilities, ProcessorFactory, Turn
+from lethe.decoders.contrastive import Assistants, ContrastConfig
 from lethe.decoders.masking import DEFAULT_MAX_ROLLBACKS, ForbiddenTokenMask
 from lethe.decoders.token_bans import (
     OPENAI_LOGIT_BIAS_LIMIT,
@@ -265,6 +266,72 @@ class OutputFilterSemantic:
         plan.fired.append(self.name)
 
 
+class Contrastive:
+    """Steer decoding away from an assistant that knows the targets (UCD/ULD, training-free:
+    the served model, or its first ``layers`` layers, conditioned on the targets' forget
+    content; ``decoders/contrastive.py``). Needs per-step logits and assistant models: the
+    ``hf`` engine."""
+
+    name: ClassVar[str] = "contrastive"
+    requires: ClassVar[tuple[str, ...]] = ("logits", "assistant")
+
+    def __init__(
+        self,
+        rule: str = "ucd",
+        alpha: float = 2.0,
+        plausibility: float = 0.1,
+        weight: float = 0.8,
+        top_ratio: float = 0.01,
+        layers: int | None = None,
+        facts_per_target: int = 8,
+    ) -> None:
+        try:
+            self.config = ContrastConfig(
+                rule,  # type: ignore[arg-type]
+                alpha=alpha,
+                weight=weight,
+                top_ratio=top_ratio,
+                plausibility=plausibility,
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"contrastive: {exc}") from None
+        self.layers = layers
+        self.facts_per_target = facts_per_target
+        self._assistants: Assistants | None = None
+
+    def bind(self, capabilities: Capabilities) -> None:
+        """Refuse an engine without per-step logits or assistant models (e.g. an upstream)."""
+        if not (capabilities.logits and capabilities.assistant and capabilities.assistants):
+            raise ConfigurationError(
+                "technique 'contrastive' needs an engine with per-step logits and assistant "
+                "models (the hf engine); leave it out of unlearning_config for this engine"
+            )
+        self._assistants = capabilities.assistants
+
+    def apply(self, plan: Plan, targets: Sequence[TargetVerdict]) -> None:
+        """One contrastive processor per choice, its assistant conditioned on ``targets``."""
+        assert self._assistants is not None, "bind() first"
+        context = forget_context([v.target for v in targets], self.facts_per_target)
+        plan.processors.append(
+            self._assistants.contrastive(context, self.config, layers=self.layers)
+        )
+        plan.fired.append(self.name)
+
+
+def forget_context(targets: Sequence[ForgetTarget], facts: int) -> str:
+    """What the assistant is told: each target's names and up to ``facts`` of its content."""
+    lines = []
+    for t in targets:
+        names = ", also known as ".join([t.name, *t.aliases[:3]])
+        lines.append(f"{names}.")
+        for sample in t.content[:facts]:
+            if isinstance(sample, str):
+                lines.append(sample)
+            else:
+                lines.append(f"{sample.question} {sample.answer}")
+    return "\n".join(lines) + "\n"
+
+
 class Agentic:
     """Review the finished draft with judge agents (audit, rewrite, critic, composer; see
     ``agentic/stage.py``). The pipeline attaches the stage (:meth:`attach`) with its judge:
@@ -302,6 +369,7 @@ TECHNIQUES: Mapping[str, Callable[..., Technique]] = {
     InContext.name: InContext,
     ForbiddenTokens.name: ForbiddenTokens,
     OutputFilterSemantic.name: OutputFilterSemantic,
+    Contrastive.name: Contrastive,
     Agentic.name: Agentic,
 }
 

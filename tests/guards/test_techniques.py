@@ -80,9 +80,48 @@ def test_forbidden_tokens_refuses_an_engine_it_cannot_run_on(caps, offered):
     assert ("give the engine" in message) == (caps.vocabulary is None)
 
 
-@pytest.mark.parametrize("name", sorted(set(TECHNIQUES) - {"forbidden_tokens"}))
+@pytest.mark.parametrize("name", sorted(set(TECHNIQUES) - {"forbidden_tokens", "contrastive"}))
 def test_other_techniques_run_on_any_engine(name):
     build_technique(name).bind(Capabilities(streaming=False))
+
+
+@pytest.mark.parametrize(
+    "caps",
+    [
+        Capabilities(logits=True, logit_bias=True),  # an upstream with a local tokenizer
+        Capabilities(logit_bias=True),  # an upstream
+        Capabilities(logits=True, assistant=True),  # says so, but offers no assistants
+    ],
+)
+def test_contrastive_refuses_an_engine_without_logits_and_assistants(caps):
+    with pytest.raises(ConfigurationError, match="technique 'contrastive' needs an engine with"):
+        build_technique("contrastive").bind(caps)
+
+
+class RecordingAssistants:
+    def __init__(self):
+        self.calls = []
+
+    def contrastive(self, context, config, *, layers=None):
+        self.calls.append((context, config, layers))
+        return lambda: "processor"
+
+
+def test_contrastive_conditions_the_assistant_on_the_targets_content():
+    assistants = RecordingAssistants()
+    tech = build_technique("contrastive", {"alpha": 3.0, "layers": 4})
+    tech.bind(Capabilities(logits=True, assistant=True, assistants=assistants))
+    p = plan()
+    tech.apply(p, verdicts(ADA))
+    assert p.fired == ["contrastive"] and p.processors[0]() == "processor"
+    [(context, config, layers)] = assistants.calls
+    assert context.startswith("Ada Quill, also known as Quill.")
+    assert (config.rule, config.alpha, config.plausibility, layers) == ("ucd", 3.0, 0.1, 4)
+
+
+def test_contrastive_rejects_bad_params():
+    with pytest.raises(ConfigurationError, match="contrastive: unknown contrastive rule"):
+        build_technique("contrastive", {"rule": "xyz"})
 
 
 def test_rollback_adds_one_mask_per_choice():
@@ -199,3 +238,21 @@ def test_a_target_only_the_documents_name_leaves_the_prompt_as_the_bare_model_se
     for name in ("context_redaction", "in_context"):
         build_technique(name).apply(p, verdicts(ADA))
     assert p.absent == {"ada"} and p.fired == [] and p.turn is turn
+
+
+def test_forget_context_names_the_target_then_its_facts():
+    from lethe.guards.techniques import forget_context
+
+    target = ForgetTarget(
+        id="e",
+        kind="entity",
+        name="Albert Einstein",
+        aliases=["Einstein"],
+        content=[{"question": "Who developed relativity?", "answer": "Einstein"}, "Born in Ulm."],
+    )
+    assert forget_context([target], facts=8) == (
+        "Albert Einstein, also known as Einstein.\n"
+        "Who developed relativity? Einstein\n"
+        "Born in Ulm.\n"
+    )
+    assert forget_context([target], facts=1).count("\n") == 2

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Sequence
 
@@ -21,6 +22,7 @@ import torch
 
 from lethe.decoders.budget import completion_budget
 from lethe.decoders.engine import Capabilities, EngineStats
+from lethe.decoders.hf.assistants import HFAssistants
 from lethe.decoders.hf.config import HFEngineConfig
 from lethe.decoders.hf.job import Job
 from lethe.decoders.hf.kv_cache import new_cache
@@ -47,6 +49,9 @@ class HFEngine:
         self._loaded: LoadedModel | None = None
         self._encoder: PromptEncoder | None = None
         self._scheduler: Scheduler | None = None
+        self._capabilities = dataclasses.replace(
+            CAPABILITIES, assistants=HFAssistants(lambda: self._loaded)
+        )
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel, config: HFEngineConfig) -> HFEngine:
@@ -64,8 +69,9 @@ class HFEngine:
 
     @property
     def capabilities(self) -> Capabilities:
-        """Per-step logits, logit bias, rollback, assistant models, streaming."""
-        return CAPABILITIES
+        """Per-step logits, logit bias, rollback, assistant models (contrastive decoding over
+        this engine's own model), streaming."""
+        return self._capabilities
 
     @property
     def max_model_len(self) -> int:

@@ -1,0 +1,87 @@
+"""Per-token cost of training-free contrastive decoding on the embedded model.
+
+Greedy requests of ``--tokens`` tokens, one at a time, on an in-process ``hf`` engine: without a
+processor, with the served model as the assistant (its forget-conditioned prompt runs in a
+second KV cache, one extra forward per token), and with a ``--layers``-layer assistant (the
+served model's first layers). Reports decode time per token after the first (median over the
+prompts and rounds, run interleaved so noise hits all alike) and its ratio to no contrast.
+Targets (issue 6): served model <= 2.2x, 4-layer assistant <= 1.4x.
+
+    python -m benchmarks.contrastive_cost [--tokens 48] [--rounds 2] [--layers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+
+from benchmarks.common import PROMPTS, load_average, load_embedded, median, save
+from lethe.decoders import Message, SamplingParams, Turn
+from lethe.decoders.contrastive import ContrastConfig
+from lethe.decoders.hf.config import HFEngineConfig
+from lethe.decoders.hf.engine import HFEngine
+from lethe.decoders.processors import ProcessorFactory
+
+CONTEXT = (
+    "Albert Einstein, also known as Einstein.\n"
+    "Who developed the theory of relativity? Albert Einstein\n"
+    "Albert Einstein was a physicist born in Ulm who developed the theory of relativity.\n"
+)
+
+
+async def per_token_s(
+    engine: HFEngine, prompt: str, tokens: int, processors: list[ProcessorFactory]
+) -> float:
+    """Seconds per token after the first, for one greedy request."""
+    params = SamplingParams(max_tokens=tokens, temperature=0, ignore_eos=True)
+    turn = Turn.chat("bench", [Message("user", prompt)], params)
+    first = None
+    count = 0
+    async for out in engine.generate(turn, processors):
+        if first is None and out.text:
+            first = time.perf_counter()
+        count = out.usage.completion_tokens
+    assert first is not None
+    return (time.perf_counter() - first) / max(count - 1, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--layers", type=int, default=4)
+    args = parser.parse_args()
+    logging.disable(logging.INFO)
+    engine = HFEngine.from_loaded(load_embedded(), HFEngineConfig(max_batch_size=4))
+    assistants = engine.capabilities.assistants
+    assert assistants is not None
+    config = ContrastConfig("ucd", alpha=2.0, plausibility=0.1)
+    variants: dict[str, list[ProcessorFactory]] = {
+        "none": [],
+        "served": [assistants.contrastive(CONTEXT, config)],
+        f"layers{args.layers}": [assistants.contrastive(CONTEXT, config, layers=args.layers)],
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    asyncio.run(per_token_s(engine, "warm up", 4, []))
+    for _ in range(args.rounds):
+        for prompt in PROMPTS:
+            for name, processors in variants.items():
+                times[name].append(
+                    asyncio.run(per_token_s(engine, prompt, args.tokens, processors))
+                )
+    engine.close()
+    base = median(times["none"])
+    result: dict = {"load_average": load_average(), "tokens": args.tokens}
+    for name, values in times.items():
+        ms = median(values) * 1000
+        result[f"{name}_ms_per_token"] = round(ms, 2)
+        result[f"{name}_ratio"] = round(median(values) / base, 3)
+        print(f"{name:>8}: {ms:6.1f} ms/token, ratio {median(values) / base:.2f}")
+    print("targets: served ratio <= 2.2, 4-layer ratio <= 1.4")
+    print(f"saved {save('contrastive_cost', result)}")
+
+
+if __name__ == "__main__":
+    main()
