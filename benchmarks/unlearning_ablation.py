@@ -60,6 +60,13 @@ CONFIGS = (
     "all_contrastive",
     "upstream",
 )
+PACKAGED_TECHNIQUES = (
+    "  - type: context_redaction\n    params: {names: true}\n"
+    "  - type: in_context\n    params: {}\n"
+    "  - type: forbidden_tokens\n    params: {max_rollbacks: 32, names: true}\n"
+    "  - type: output_filter\n    params: {}\n"
+    "  - type: agentic\n    params: {}\n"
+)
 PACKAGED_DEFAULTS = {
     "entity": "context_redaction, in_context, forbidden_tokens, output_filter",
     "fact": "context_redaction, in_context, forbidden_tokens, output_filter",
@@ -75,7 +82,10 @@ def override(config: str) -> str | None:
     if config in ("all_agentic", "all_contrastive"):  # the packaged configuration plus one
         extra = config.removeprefix("all_")
         kinds = "\n".join(f"  {k}: [{v}, {extra}]" for k, v in PACKAGED_DEFAULTS.items())
-        return f"defaults_by_kind:\n{kinds}\n"
+        listed = ""
+        if extra == "contrastive":  # not in the packaged list (it needs the hf engine)
+            listed = f"techniques:\n{PACKAGED_TECHNIQUES}  - type: contrastive\n    params: {{}}\n"
+        return f"{listed}defaults_by_kind:\n{kinds}\n"
     kinds = "\n".join(f"  {kind}: [{config}]" for kind in KINDS)
     lexical = "true" if config == "output_filter" else "false"
     params = "{max_rollbacks: 32, names: true}" if config == "forbidden_tokens" else "{}"

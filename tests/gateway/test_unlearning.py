@@ -194,3 +194,26 @@ def test_a_lexical_mention_skips_the_speculative_decode(setup):
     engine.enqueue(Reply(choices=(("He was a physicist.",),)))
     ask(pipeline, "Tell me about Einstein.")
     assert len(engine.turns) == 1 and engine.turns[0].messages[0].role == "system"
+
+
+class Vocab:
+    """A stand-in for a local tokenizer's vocabulary (only its presence matters here)."""
+
+    def token_texts(self):
+        return ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "caps",
+    [
+        FULL,  # hf
+        Capabilities(logit_bias=True, vocabulary=Vocab()),  # upstream with a tokenizer
+        Capabilities(logits=True, logit_bias=True, vocabulary=Vocab()),  # vllm
+    ],
+    ids=["hf", "upstream", "vllm"],
+)
+def test_the_packaged_configuration_starts_on_every_engine(store, caps):
+    engine = FakeEngine(capabilities=caps)
+    pipeline = UnlearningPipeline(engine, store, UnlearningConfig.load())
+    assert {t.name for t in pipeline._techniques} >= {"in_context", "output_filter", "agentic"}
+    pipeline.close()
