@@ -309,9 +309,15 @@ class Contrastive:
         self._assistants = capabilities.assistants
 
     def apply(self, plan: Plan, targets: Sequence[TargetVerdict]) -> None:
-        """One contrastive processor per choice, its assistant conditioned on ``targets``."""
+        """One contrastive processor per choice, its assistant conditioned on the targets the
+        conversation itself names. A target only the operator's documents name is left out (as
+        by ``in_context``): contrasting against its record suppresses what it shares with the
+        records the question is about (a directory's common phone prefix, measured)."""
         assert self._assistants is not None, "bind() first"
-        context = forget_context([v.target for v in targets], self.facts_per_target)
+        present = [v.target for v in targets if v.target.id not in plan.absent]
+        if not present:
+            return
+        context = forget_context(present, self.facts_per_target)
         plan.processors.append(
             self._assistants.contrastive(context, self.config, layers=self.layers)
         )

@@ -119,6 +119,16 @@ def test_contrastive_conditions_the_assistant_on_the_targets_content():
     assert (config.rule, config.alpha, config.plausibility, layers) == ("ucd", 3.0, 0.1, 4)
 
 
+def test_contrastive_leaves_out_a_target_only_the_documents_name():
+    assistants = RecordingAssistants()
+    tech = build_technique("contrastive")
+    tech.bind(Capabilities(logits=True, assistant=True, assistants=assistants))
+    p = plan()
+    p.absent.add("ada")
+    tech.apply(p, verdicts(ADA))
+    assert p.processors == [] and p.fired == [] and assistants.calls == []
+
+
 def test_contrastive_rejects_bad_params():
     with pytest.raises(ConfigurationError, match="contrastive: unknown contrastive rule"):
         build_technique("contrastive", {"rule": "xyz"})
