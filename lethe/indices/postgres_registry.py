@@ -57,6 +57,8 @@ from lethe.indices.registry import (
     TargetPage,
     TargetRecord,
     TargetVectors,
+    applied,
+    stage,
 )
 
 # One row format for both backends: the pattern JSON and the row -> StoredTarget conversion.
@@ -203,23 +205,10 @@ class PostgresRegistry:
             previous = _lock_version(conn)
             tx = _Transaction(conn, previous + 1)
             tx.load([op.target.id if isinstance(op, Put) else op.target_id for op in ops])
-            for op in ops:
-                if isinstance(op, Put):
-                    tx.put(op)
-                else:
-                    tx.delete(op)
-            if not tx.changes:
+            if not stage(tx, ops):
                 return Applied(previous, previous, (), (), tuple(tx.skipped))
             tx.commit()
-        logger.info(
-            "event=registry_changed version=%d changes=%d skipped=%d",
-            tx.version,
-            len(tx.changes),
-            len(tx.skipped),
-        )
-        return Applied(
-            tx.version, previous, tuple(tx.written), tuple(tx.deleted), tuple(tx.skipped)
-        )
+        return applied(tx, previous)
 
     def get(self, target_id: str, *, vectors: bool = False) -> StoredTarget | None:
         """See :meth:`Registry.get`."""

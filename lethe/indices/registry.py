@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,8 @@ import numpy as np
 
 from lethe.indices.lexical import Pattern
 from lethe.indices.targets import ForgetTarget
+
+logger = logging.getLogger(__name__)
 
 ChangeOp = Literal["add", "patch", "delete"]
 
@@ -138,6 +141,45 @@ class TargetPage:
     items: tuple[StoredTarget, ...]
     next_cursor: str | None
     version: int
+
+
+class StagedOps(Protocol):
+    """A backend's open write transaction, as :func:`stage` and :func:`applied` use it."""
+
+    version: int
+    written: list[StoredTarget]
+    deleted: list[str]
+    skipped: list[str]
+    changes: list[tuple[str, str]]
+
+    def put(self, op: Put) -> None:
+        """Stage an insert or replace."""
+        ...
+
+    def delete(self, op: Delete) -> None:
+        """Stage a delete."""
+        ...
+
+
+def stage(tx: StagedOps, ops: Sequence[Op]) -> bool:
+    """Stage ``ops`` in order on ``tx``; False when none of them changes anything."""
+    for op in ops:
+        if isinstance(op, Put):
+            tx.put(op)
+        else:
+            tx.delete(op)
+    return bool(tx.changes)
+
+
+def applied(tx: StagedOps, previous: int) -> Applied:
+    """What a committed ``tx`` did (logged as ``registry_changed``)."""
+    logger.info(
+        "event=registry_changed version=%d changes=%d skipped=%d",
+        tx.version,
+        len(tx.changes),
+        len(tx.skipped),
+    )
+    return Applied(tx.version, previous, tuple(tx.written), tuple(tx.deleted), tuple(tx.skipped))
 
 
 class RegistryDump(Protocol):

@@ -42,6 +42,8 @@ from lethe.indices.registry import (
     TargetPage,
     TargetRecord,
     TargetVectors,
+    applied,
+    stage,
 )
 from lethe.indices.sqlite_support import Database, Synchronous, from_db_time, to_db_time, utc_now
 from lethe.indices.targets import ForgetTarget
@@ -143,23 +145,10 @@ class SqliteRegistry:
         with self._db.write() as conn:
             previous = int(conn.execute("SELECT value FROM meta WHERE key='version'").fetchone()[0])
             tx = _Transaction(conn, previous + 1)
-            for op in ops:
-                if isinstance(op, Put):
-                    tx.put(op)
-                else:
-                    tx.delete(op)
-            if not tx.changes:
+            if not stage(tx, ops):
                 return Applied(previous, previous, (), (), tuple(tx.skipped))
             tx.commit_log()
-        logger.info(
-            "event=registry_changed version=%d changes=%d skipped=%d",
-            tx.version,
-            len(tx.changes),
-            len(tx.skipped),
-        )
-        return Applied(
-            tx.version, previous, tuple(tx.written), tuple(tx.deleted), tuple(tx.skipped)
-        )
+        return applied(tx, previous)
 
     def get(self, target_id: str, *, vectors: bool = False) -> StoredTarget | None:
         """See :meth:`Registry.get`."""
