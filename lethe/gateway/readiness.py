@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LoadState = Literal["loading", "ready", "failed"]
+StoreState = Literal["loading", "ready", "failed", "stale"]
 
 
 class EngineLoader:
@@ -168,11 +169,28 @@ class StoreLoader:
                 logger.error(kv("embedder_load_failed", error=type(exc).__name__, detail=str(exc)))
 
     @property
-    def state(self) -> LoadState:
-        """``loading``, ``ready`` or ``failed``."""
+    def state(self) -> StoreState:
+        """``loading``, ``ready``, ``failed``, or ``stale`` while the registry cannot be
+        followed (see :meth:`require_serving`)."""
         if self._failed:
             return "failed"
-        return "ready" if self._store is not None else "loading"
+        if self._store is None:
+            return "loading"
+        follower = self.follower
+        return "stale" if follower is not None and not follower.healthy() else "ready"
+
+    def require_serving(self) -> TargetStore:
+        """The open store, if its registry is being followed: :class:`Unavailable` while the
+        store opens, after it failed, or while the registry cannot be read (a replica whose
+        registry went stale stops serving chat until it can again)."""
+        store = self.require()
+        follower = self.follower
+        if follower is not None and not follower.healthy():
+            raise Unavailable(
+                f"The forget registry has not been reachable for {follower.lag_s:.0f} s; "
+                "this replica serves again once it is."
+            )
+        return store
 
     @property
     def store(self) -> TargetStore | None:
@@ -237,22 +255,13 @@ class Startup:
         states = (self.engine.state, self.store.state)
         if "failed" in states:
             return "failed"
-        follower = self.store.follower
-        if follower is not None and not follower.healthy():
-            return "loading"
         return "ready" if states == ("ready", "ready") else "loading"
 
     def require_ready(self) -> None:
         """Raise :class:`Unavailable` unless the model is loaded, the store is open and the
         registry is being followed (a replica whose registry went stale stops serving)."""
         self.engine.require_ready()
-        self.store.require()
-        follower = self.store.follower
-        if follower is not None and not follower.healthy():
-            raise Unavailable(
-                f"The forget registry has not been reachable for {follower.lag_s:.0f} s; "
-                "this replica serves again once it is."
-            )
+        self.store.require_serving()
 
     def start(self) -> None:
         """Start both loads; returns at once."""

@@ -53,6 +53,8 @@ def test_a_change_on_one_replica_holds_on_the_other_within_a_second(tmp_path: Pa
         httpx.Client(base_url=a.url, headers=ADMIN, timeout=30) as on_a,
         httpx.Client(base_url=b.url, headers=ADMIN, timeout=30) as on_b,
     ):
+        for client in (on_a, on_b):  # the first scope lookup warms the embedder up (~1 s cold)
+            hits(client, "warm up")
         for i in range(ROUNDS):
             name = f"Quillon Varda{i}"
             body = {"id": f"r{i}", "kind": "entity", "name": name}

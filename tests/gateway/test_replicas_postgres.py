@@ -71,6 +71,8 @@ def test_replicas_converge_through_postgres_and_survive_its_outage(
         httpx.Client(base_url=a.url, headers=ADMIN, timeout=30) as on_a,
         httpx.Client(base_url=b.url, headers=ADMIN, timeout=30) as on_b,
     ):
+        for client in (on_a, on_b):  # the first scope lookup warms the embedder up (~1 s cold)
+            hits(client, "warm up")
         for i in range(ROUNDS):
             writer, reader = (on_a, on_b) if i % 2 == 0 else (on_b, on_a)
             name = f"Quillon Varda{i}"
