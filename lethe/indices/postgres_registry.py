@@ -62,7 +62,13 @@ from lethe.indices.registry import (
 )
 
 # One row format for both backends: the pattern JSON and the row -> StoredTarget conversion.
-from lethe.indices.sqlite_registry import _dump_patterns, _load_patterns, _stored
+from lethe.indices.sqlite_registry import (
+    _dump_patterns,
+    _load_patterns,
+    _stored,
+    listing_query,
+    target_page,
+)
 from lethe.indices.sqlite_support import utc_now
 from lethe.indices.targets import ForgetTarget
 
@@ -228,21 +234,13 @@ class PostgresRegistry:
         active_at: datetime | None = None,
     ) -> TargetPage:
         """See :meth:`Registry.list`."""
-        where, args = ["id > %s"], [cursor or ""]
-        for column, value in (("kind", kind), ("scope", scope)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                args.append(value)
-        if active_at is not None:
-            where.append("(expires_at IS NULL OR expires_at > %s)")
-            args.append(active_at)
-        sql = f"SELECT version, body FROM targets WHERE {' AND '.join(where)} ORDER BY id LIMIT %s"
+        sql, args = listing_query(
+            "%s", kind=kind, scope=scope, cursor=cursor, expires_after=active_at
+        )
         with self._pool.transaction(_SNAPSHOT) as conn:
             version = _read_version(conn)
             rows = conn.execute(sql, (*args, limit + 1)).fetchall()
-        items = tuple(_stored(v, body) for v, body in rows[:limit])
-        more = len(rows) > limit
-        return TargetPage(items, items[-1].target.id if more and items else None, version)
+        return target_page(rows, limit, version)
 
     def changes(self, since: int, *, limit: int | None = None) -> list[Change]:
         """See :meth:`Registry.changes`."""

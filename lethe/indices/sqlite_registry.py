@@ -166,21 +166,12 @@ class SqliteRegistry:
         active_at: datetime | None = None,
     ) -> TargetPage:
         """See :meth:`Registry.list`."""
-        where, args = ["id > ?"], [cursor or ""]
-        for column, value in (("kind", kind), ("scope", scope)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if active_at is not None:
-            where.append("(expires_at IS NULL OR expires_at > ?)")
-            args.append(to_db_time(active_at))
-        sql = f"SELECT version, body FROM targets WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+        expires = to_db_time(active_at) if active_at is not None else None
+        sql, args = listing_query("?", kind=kind, scope=scope, cursor=cursor, expires_after=expires)
         with self._db.snapshot() as conn:
             version = int(conn.execute("SELECT value FROM meta WHERE key='version'").fetchone()[0])
             rows = conn.execute(sql, (*args, limit + 1)).fetchall()
-        items = tuple(_stored(v, body) for v, body in rows[:limit])
-        more = len(rows) > limit
-        return TargetPage(items, items[-1].target.id if more and items else None, version)
+        return target_page(rows, limit, version)
 
     def changes(self, since: int, *, limit: int | None = None) -> list[Change]:
         """See :meth:`Registry.changes`."""
@@ -215,6 +206,35 @@ class SqliteRegistry:
     def close(self) -> None:
         """See :meth:`Registry.close`."""
         self._db.close()
+
+
+def listing_query(
+    mark: str,
+    *,
+    kind: str | None,
+    scope: str | None,
+    cursor: str | None,
+    expires_after: object | None,
+) -> tuple[str, list[object]]:
+    """A page query of ``targets`` in id order after ``cursor`` (``mark`` is the driver's
+    placeholder); its last parameter, the row limit, is left to the caller."""
+    where, args = [f"id > {mark}"], [cursor or ""]
+    for column, value in (("kind", kind), ("scope", scope)):
+        if value is not None:
+            where.append(f"{column} = {mark}")
+            args.append(value)
+    if expires_after is not None:
+        where.append(f"(expires_at IS NULL OR expires_at > {mark})")
+        args.append(expires_after)
+    sql = f"SELECT version, body FROM targets WHERE {' AND '.join(where)} ORDER BY id LIMIT {mark}"
+    return sql, args
+
+
+def target_page(rows: Sequence[tuple[int, str]], limit: int, version: int) -> TargetPage:
+    """A page from up to ``limit + 1`` ``(version, body)`` rows (one more means a next page)."""
+    items = tuple(_stored(v, body) for v, body in rows[:limit])
+    more = len(rows) > limit
+    return TargetPage(items, items[-1].target.id if more and items else None, version)
 
 
 def _dump_patterns(target: ForgetTarget) -> str:
