@@ -7,8 +7,11 @@ store is open (:class:`StoreLoader`). The admin API needs only the store. A fail
 logged with its traceback and leaves the state ``failed``: ``/healthz`` then answers 503 too, so
 a supervisor restarts the process.
 
-The store's embedder is preloaded after the store opened, in the same thread; readiness does
-not wait for it (a write or lookup that needs it waits on the embedder's own lock instead).
+The store's embedder is preloaded after the store opened, in the same thread. Requests are served
+as soon as both loads finished (a lookup that needs the embedder waits on its own lock), but
+``/readyz`` also waits for :attr:`Startup.warm`: the preload and the after-load work (``lethe
+serve`` freezes its start-up heap, a collection that stalls every thread for a fraction of a
+second) are done, so a load balancer sends no traffic into that pause.
 
 Example:
     >>> loader = EngineLoader(engine); loader.start()   # doctest: +SKIP
@@ -134,6 +137,7 @@ class StoreLoader:
         self._lock = threading.Lock()
         self._store: TargetStore | None = None
         self.embedder_loaded = False
+        self.settled = threading.Event()  # the open and the preload finished, either way
 
     def start(self) -> None:
         """Start opening; returns at once."""
@@ -141,6 +145,12 @@ class StoreLoader:
         self._thread.start()
 
     def _load(self) -> None:
+        try:
+            self._open_and_preload()
+        finally:
+            self.settled.set()
+
+    def _open_and_preload(self) -> None:
         try:
             store = self._open()
         except BaseException as exc:
@@ -243,6 +253,8 @@ class Startup:
     def __init__(self, engine: EngineLoader, store: StoreLoader) -> None:
         self.engine = engine
         self.store = store
+        self._hooks_pending = 0
+        self._hooks_lock = threading.Lock()
 
     @property
     def loaded_at(self) -> int | None:
@@ -263,6 +275,15 @@ class Startup:
         self.engine.require_ready()
         self.store.require_serving()
 
+    @property
+    def warm(self) -> bool:
+        """True once the store's embedder preload and every :meth:`after_load` callback have
+        finished: ``/readyz`` waits for this too, so no traffic meets start-up's last pauses."""
+        if not self.store.settled.is_set():
+            return False
+        with self._hooks_lock:
+            return self._hooks_pending == 0
+
     def start(self) -> None:
         """Start both loads; returns at once."""
         self.engine.start()
@@ -273,9 +294,15 @@ class Startup:
         (e.g. to freeze the start-up heap out of the garbage collector's way)."""
 
         def wait_then_call() -> None:
-            self.engine.join()
-            self.store.join()
-            if self.state == "ready":
-                callback()
+            try:
+                self.engine.join()
+                self.store.join()
+                if self.state == "ready":
+                    callback()
+            finally:
+                with self._hooks_lock:
+                    self._hooks_pending -= 1
 
+        with self._hooks_lock:
+            self._hooks_pending += 1
         threading.Thread(target=wait_then_call, name="lethe-after-load", daemon=True).start()

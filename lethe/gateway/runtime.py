@@ -125,5 +125,5 @@ def _state(engine: Engine, loader: Startup) -> State:
         registry_version=snapshot.version if snapshot is not None else None,
         registry_targets=len(snapshot) if snapshot is not None else None,
         queue_depth=queue,
-        ready=loader.state == "ready",
+        ready=loader.state == "ready" and loader.warm,
     )

@@ -121,6 +121,25 @@ def test_readiness_waits_for_the_store_and_healthz_fails_with_it(tmp_path: Path)
         assert client.post("/v1/chat/completions", json=chat).status_code == 503
 
 
+def test_readyz_waits_for_the_after_load_work(tmp_path: Path) -> None:
+    """Chat is served once both loads finished; ``/readyz`` also waits for the after-load work
+    (``lethe serve`` freezes its heap there), so a load balancer sends nothing into that pause."""
+    gate = threading.Event()
+    store = open_store(tmp_path)
+    app = create_app(make_settings(), engine=FakeEngine(), store=store)
+    with TestClient(app) as client:
+        runtime = client.app_state["runtime"]
+        runtime.loader.after_load(gate.wait)
+        assert wait_for(lambda: runtime.loader.state == "ready")
+        chat = {"model": "lethe-fake", "messages": [{"role": "user", "content": "hi"}]}
+        assert client.post("/v1/chat/completions", json=chat).status_code == 200
+        not_yet = client.get("/readyz")
+        assert not_yet.status_code == 503 and "warming up" in not_yet.json()["error"]["message"]
+        gate.set()
+        assert wait_for(lambda: client.get("/readyz").status_code == 200)
+    store.close()
+
+
 def test_the_store_opens_from_settings_and_closes_at_shutdown(tmp_path: Path) -> None:
     settings = make_settings(data_dir=tmp_path, import_batch=7)
     runtime = Runtime.start(settings, FakeEngine())

@@ -32,9 +32,11 @@ async def healthz(runtime: RuntimeDep) -> Liveness:
 
 @router.get("/readyz", response_model=Readiness, responses=UNAVAILABLE)
 async def readyz(runtime: RuntimeDep) -> Readiness:
-    """Readiness: 200 with the model id and the registry version once requests are served,
-    503 before (and while the registry cannot be followed)."""
+    """Readiness: 200 with the model id and the registry version once requests are served
+    and start-up's warm-up is done, 503 before (and while the registry cannot be followed)."""
     runtime.loader.require_ready()
+    if not runtime.loader.warm:
+        raise Unavailable("The gateway is warming up; retry shortly.")
     return Readiness(model=runtime.engine.model_id, registry_version=runtime.store.version)
 
 
