@@ -39,6 +39,7 @@ from typing import Any, Literal, Protocol
 import torch
 
 from lethe.decoders.processors import ProcessorFactory, SequenceView
+from lethe.indices import ForgetTarget
 
 Rule = Literal["ucd", "uld"]
 
@@ -191,4 +192,25 @@ class Assistants(Protocol):
     ) -> ProcessorFactory:
         """A processor factory whose assistant is conditioned on ``context``; with ``layers``,
         the assistant is the served model's first ``layers`` layers."""
+        ...
+
+    def trained(self) -> Trained | None:
+        """The current trained assistant, if one was trained for the served model."""
+        ...
+
+
+class Trained(Protocol):
+    """A trained assistant (ULD: remembers the forget set, uniform elsewhere)."""
+
+    @property
+    def registry_version(self) -> int:
+        """The registry version its training read."""
+        ...
+
+    def covers(self, target: ForgetTarget) -> bool:
+        """Whether ``target``, as it is now, was trained on."""
+        ...
+
+    def contrastive(self, config: ContrastConfig) -> ProcessorFactory:
+        """A processor factory contrasting against this assistant (no forget context)."""
         ...

@@ -215,6 +215,11 @@ class Settings(BaseSettings):
         """Where dequantised GGUF weights are cached: ``<data_dir>/model-cache``."""
         return self.data_dir / "model-cache"
 
+    @property
+    def assistants_dir(self) -> Path:
+        """Where trained contrastive assistants are kept: ``<data_dir>/assistants``."""
+        return self.data_dir / "assistants"
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -329,6 +334,7 @@ def to_hf_config(settings: Settings) -> HFEngineConfig:
         max_waiting=settings.max_waiting,
         max_model_len=settings.max_model_len,
         cache_dir=settings.model_cache_dir if settings.model_cache else None,
+        assistants_dir=settings.assistants_dir,
     )
 
 

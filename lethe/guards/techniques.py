@@ -269,8 +269,10 @@ class OutputFilterSemantic:
 class Contrastive:
     """Steer decoding away from an assistant that knows the targets (UCD/ULD, training-free:
     the served model, or its first ``layers`` layers, conditioned on the targets' forget
-    content; ``decoders/contrastive.py``). Needs per-step logits and assistant models: the
-    ``hf`` engine."""
+    content; ``decoders/contrastive.py``). With ``assistant: trained``, targets the current
+    trained assistant covers (``lethe assistants train``) are contrasted against it by ULD
+    (``weight``, ``top_ratio``); targets added or edited since are still covered live. Needs
+    per-step logits and assistant models: the ``hf`` engine."""
 
     name: ClassVar[str] = "contrastive"
     requires: ClassVar[tuple[str, ...]] = ("logits", "assistant")
@@ -284,7 +286,10 @@ class Contrastive:
         top_ratio: float = 0.01,
         layers: int | None = None,
         facts_per_target: int = 8,
+        assistant: str = "live",
     ) -> None:
+        if assistant not in ("live", "trained"):
+            raise ConfigurationError(f"contrastive: assistant is live or trained: {assistant!r}")
         try:
             self.config = ContrastConfig(
                 rule,  # type: ignore[arg-type]
@@ -293,8 +298,10 @@ class Contrastive:
                 top_ratio=top_ratio,
                 plausibility=plausibility,
             )
+            self.trained_config = ContrastConfig("uld", weight=weight, top_ratio=top_ratio)
         except ValueError as exc:
             raise ConfigurationError(f"contrastive: {exc}") from None
+        self.assistant = assistant
         self.layers = layers
         self.facts_per_target = facts_per_target
         self._assistants: Assistants | None = None
@@ -317,10 +324,15 @@ class Contrastive:
         present = [v.target for v in targets if v.target.id not in plan.absent]
         if not present:
             return
-        context = forget_context(present, self.facts_per_target)
-        plan.processors.append(
-            self._assistants.contrastive(context, self.config, layers=self.layers)
-        )
+        trained = self._assistants.trained() if self.assistant == "trained" else None
+        if trained is not None and any(trained.covers(t) for t in present):
+            plan.processors.append(trained.contrastive(self.trained_config))
+            present = [t for t in present if not trained.covers(t)]
+        if present:
+            context = forget_context(present, self.facts_per_target)
+            plan.processors.append(
+                self._assistants.contrastive(context, self.config, layers=self.layers)
+            )
         plan.fired.append(self.name)
 
 

@@ -99,12 +99,71 @@ def test_contrastive_refuses_an_engine_without_logits_and_assistants(caps):
 
 
 class RecordingAssistants:
-    def __init__(self):
+    def __init__(self, trained=None):
         self.calls = []
+        self._trained = trained
 
     def contrastive(self, context, config, *, layers=None):
         self.calls.append((context, config, layers))
         return lambda: "processor"
+
+    def trained(self):
+        return self._trained
+
+
+class FakeTrained:
+    """A trained assistant covering the targets named."""
+
+    registry_version = 7
+
+    def __init__(self, *covered):
+        self.covered = set(covered)
+        self.configs = []
+
+    def covers(self, target):
+        return target.id in self.covered
+
+    def contrastive(self, config):
+        self.configs.append(config)
+        return lambda: "trained-processor"
+
+
+BEA = ForgetTarget(id="bea", kind="entity", name="Bea Lorn")
+
+
+@pytest.mark.parametrize(
+    ("assistant", "covered", "processors", "live_context_starts"),
+    [
+        ("trained", {"ada", "bea"}, ["trained-processor"], None),  # all covered: no live pass
+        ("trained", {"ada"}, ["trained-processor", "processor"], "Bea Lorn."),  # bea added since
+        ("trained", set(), ["processor"], "Ada Quill"),  # nothing covered: all live
+        ("live", {"ada", "bea"}, ["processor"], "Ada Quill"),  # trained one not asked for
+    ],
+)
+def test_contrastive_with_a_trained_assistant(assistant, covered, processors, live_context_starts):
+    trained = FakeTrained(*covered)
+    assistants = RecordingAssistants(trained)
+    tech = build_technique("contrastive", {"assistant": assistant, "weight": 0.5})
+    tech.bind(Capabilities(logits=True, assistant=True, assistants=assistants))
+    p = plan()
+    tech.apply(p, verdicts(ADA, BEA))
+    assert p.fired == ["contrastive"] and [f() for f in p.processors] == processors
+    if trained.configs:  # the trained assistant is contrasted by ULD with the given weight
+        assert [(c.rule, c.weight, c.top_ratio) for c in trained.configs] == [("uld", 0.5, 0.01)]
+    if live_context_starts is None:
+        assert assistants.calls == []
+    else:
+        [(context, _, _)] = assistants.calls
+        assert context.startswith(live_context_starts)
+
+
+def test_contrastive_trained_without_a_run_yet_is_live():
+    assistants = RecordingAssistants(trained=None)
+    tech = build_technique("contrastive", {"assistant": "trained"})
+    tech.bind(Capabilities(logits=True, assistant=True, assistants=assistants))
+    p = plan()
+    tech.apply(p, verdicts(ADA))
+    assert [f() for f in p.processors] == ["processor"] and len(assistants.calls) == 1
 
 
 def test_contrastive_conditions_the_assistant_on_the_targets_content():
@@ -132,6 +191,8 @@ def test_contrastive_leaves_out_a_target_only_the_documents_name():
 def test_contrastive_rejects_bad_params():
     with pytest.raises(ConfigurationError, match="contrastive: unknown contrastive rule"):
         build_technique("contrastive", {"rule": "xyz"})
+    with pytest.raises(ConfigurationError, match="assistant is live or trained"):
+        build_technique("contrastive", {"assistant": "remote"})
 
 
 def test_rollback_adds_one_mask_per_choice():

@@ -1,9 +1,14 @@
-"""The ``hf`` engine's assistants for contrastive decoding: its own model, whole or truncated.
+"""The ``hf`` engine's assistants for contrastive decoding: its own model, whole or truncated,
+and trained ones.
 
 The assistant shares the served model's weights (nothing is copied). With ``layers``, it is the
 model's first ``layers`` decoder layers plus the final norm and the LM head, a cheaper
 assistant built by shallow copies of the module tree (the original is untouched). The forget
 context is tokenised once per request and cut to its last ``max_context_tokens``.
+
+A *trained* assistant (``lethe assistants train``; ``assistant_training.py``) is such a
+truncated model plus a LoRA adapter, read from ``assistants_dir``; :meth:`HFAssistants.trained`
+returns the current one, reloaded when a newer run replaces it.
 
 Example:
     >>> assistants = HFAssistants(lambda: loaded)                   # doctest: +SKIP
@@ -13,8 +18,11 @@ Example:
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -23,6 +31,9 @@ from lethe.decoders.hf.kv_cache import new_cache
 from lethe.decoders.hf.loader import LoadedModel
 from lethe.decoders.processors import ProcessorFactory
 from lethe.errors import ConfigurationError, Unavailable
+from lethe.indices import ForgetTarget
+
+logger = logging.getLogger(__name__)
 
 MAX_CONTEXT_TOKENS = 512
 
@@ -31,12 +42,34 @@ class HFAssistants:
     """Contrastive-decoding factories over the engine's loaded model (see the module doc)."""
 
     def __init__(
-        self, loaded: Callable[[], LoadedModel | None], max_context_tokens: int = MAX_CONTEXT_TOKENS
+        self,
+        loaded: Callable[[], LoadedModel | None],
+        max_context_tokens: int = MAX_CONTEXT_TOKENS,
+        assistants_dir: Path | None = None,
     ) -> None:
         self._loaded = loaded
         self._max_context = max_context_tokens
         self._truncated: dict[int, torch.nn.Module] = {}
         self._lock = threading.Lock()
+        self._dir = assistants_dir
+        self._trained: TrainedAssistant | None = None
+
+    def trained(self) -> TrainedAssistant | None:
+        """The current trained assistant for the served model, or None (none trained yet, or
+        trained for another model). A newer run is picked up at the next call."""
+        loaded = self._loaded()
+        if self._dir is None or loaded is None:
+            return None
+        from lethe.decoders.hf.assistant_files import current_run
+
+        folder = current_run(self._dir)
+        if folder is None:
+            return None
+        with self._lock:
+            if self._trained is None or self._trained.folder != folder:
+                self._trained = _load_trained(loaded, folder)
+            trained = self._trained
+        return trained if trained.model is not None else None
 
     def contrastive(
         self, context: str, config: ContrastConfig, *, layers: int | None = None
@@ -77,3 +110,53 @@ def first_layers(model: torch.nn.Module, layers: int) -> torch.nn.Module:
     small.model = small_inner
     small.config = config
     return small
+
+
+class TrainedAssistant:
+    """A trained (LoRA) assistant and what it covers; ``model`` is None when it was trained for
+    another served model (it is then ignored)."""
+
+    def __init__(self, folder: Path, meta: Any, model: torch.nn.Module | None, device: Any):
+        self.folder = folder
+        self.meta = meta
+        self.model = model
+        self._device = device
+
+    @property
+    def registry_version(self) -> int:
+        """The registry version the training read."""
+        return int(self.meta.registry_version)
+
+    def covers(self, target: ForgetTarget) -> bool:
+        """Whether ``target``, as it is now, was trained on."""
+        return bool(self.meta.covers_target(target))
+
+    def contrastive(self, config: ContrastConfig) -> ProcessorFactory:
+        """Processors whose assistant is this model, seeing exactly the request's tokens."""
+        return ContrastiveFactory(self.model, new_cache, (), config, self._device)
+
+
+def _load_trained(loaded: LoadedModel, folder: Path) -> TrainedAssistant:
+    from lethe.decoders.hf.assistant_files import read_adapter, read_meta
+    from lethe.decoders.hf.lora import adapted_first_layers, load_adapter_state
+
+    meta = read_meta(folder)
+    if meta.model_id != loaded.model_id:
+        logger.warning(
+            "event=assistant_ignored folder=%s trained_for=%s served=%s",
+            folder.name,
+            meta.model_id,
+            loaded.model_id,
+        )
+        return TrainedAssistant(folder, meta, None, loaded.device)
+    model, adapters = adapted_first_layers(loaded.model, meta.layers, meta.rank, meta.alpha)
+    load_adapter_state(adapters, read_adapter(folder))
+    model.eval()
+    logger.info(
+        "event=assistant_loaded folder=%s layers=%d covers=%d registry_version=%d",
+        folder.name,
+        meta.layers,
+        len(meta.covers),
+        meta.registry_version,
+    )
+    return TrainedAssistant(folder, meta, model, loaded.device)

@@ -36,6 +36,8 @@ class HFEngineConfig:
     ``max_model_len``: context window; None takes the model's own, capped by ``max_context_cap``.
     ``cache_dir``: where a GGUF model's dequantised weights are cached for fast restarts;
     None disables the cache.
+    ``assistants_dir``: where trained contrastive assistants are kept (``lethe assistants
+    train``); None: no trained assistant.
     """
 
     model: str | Path | None = None
@@ -49,6 +51,7 @@ class HFEngineConfig:
     max_model_len: int | None = None
     max_context_cap: int = 8192
     cache_dir: str | Path | None = None
+    assistants_dir: str | Path | None = None
 
     @property
     def worker_threads(self) -> int:

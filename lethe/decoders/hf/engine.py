@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import torch
 
@@ -50,7 +51,11 @@ class HFEngine:
         self._encoder: PromptEncoder | None = None
         self._scheduler: Scheduler | None = None
         self._capabilities = dataclasses.replace(
-            CAPABILITIES, assistants=HFAssistants(lambda: self._loaded)
+            CAPABILITIES,
+            assistants=HFAssistants(
+                lambda: self._loaded,
+                assistants_dir=Path(config.assistants_dir) if config.assistants_dir else None,
+            ),
         )
 
     @classmethod
