@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lethe.gateway.commands.replay",
     "lethe.gateway.commands.calibrate",
     "lethe.gateway.commands.forget",
+    "lethe.gateway.commands.assistants",
 )
 USAGE_ERROR = 2
 
