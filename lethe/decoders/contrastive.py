@@ -32,7 +32,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -196,6 +196,16 @@ class Assistants(Protocol):
 
     def trained(self) -> Trained | None:
         """The current trained assistant, if one was trained for the served model."""
+        ...
+
+    def train(
+        self,
+        targets: Sequence[ForgetTarget],
+        registry_version: int,
+        config: Any,
+        progress: Callable[[int, int, float, float], None] | None = None,
+    ) -> Any:
+        """Train an assistant on ``targets`` and make it the current one (blocking)."""
         ...
 
 

@@ -33,14 +33,19 @@ from lethe.gateway.engines import build_engine
 from lethe.gateway.errors import install_error_handlers
 from lethe.gateway.logs import kv
 from lethe.gateway.request_context import RequestContextMiddleware
-from lethe.gateway.routes import admin, health, openai
+from lethe.gateway.routes import admin, assistants, health, openai
 from lethe.gateway.runtime import Runtime
 from lethe.gateway.settings import Settings, get_settings
 from lethe.indices import TargetStore
 
 logger = logging.getLogger(__name__)
 
-ROUTERS: tuple[APIRouter, ...] = (health.router, openai.router, admin.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    openai.router,
+    admin.router,
+    assistants.router,
+)
 
 DESCRIPTION = (
     "Lethe: an OpenAI-compatible gateway that makes a served LLM forget targets at inference "

@@ -28,6 +28,7 @@ from lethe.gateway.readiness import EngineLoader, FollowConfig, Startup, StoreLo
 from lethe.gateway.serving import ChatServing, CompletionServing, ModelServing
 from lethe.gateway.serving.admin import AdminServing
 from lethe.gateway.serving.admin_access import AdminAccess
+from lethe.gateway.serving.assistant_jobs import AssistantTrainer
 from lethe.gateway.settings import Settings
 from lethe.gateway.store import AfterEngineLoad, build_embedder, open_store, registry_url
 from lethe.indices import TargetStore
@@ -52,6 +53,7 @@ class Runtime:
     admin: AdminServing
     admin_access: AdminAccess
     metrics: Metrics
+    assistant_trainer: AssistantTrainer
 
     @classmethod
     def start(cls, settings: Settings, engine: Engine, store: TargetStore | None = None) -> Runtime:
@@ -95,6 +97,7 @@ class Runtime:
             admin=AdminServing(store_loader, settings),
             admin_access=admin_access,
             metrics=metrics,
+            assistant_trainer=AssistantTrainer(engine.capabilities.assistants),
         )
         loader.start()
         return runtime

@@ -31,6 +31,8 @@ def test_schema_documents_the_openai_surface() -> None:
         "/admin/scope",
         "/admin/registry",
         "/admin/audit",
+        "/admin/assistants",
+        "/admin/assistants:train",
     }
     chat = schema["paths"]["/v1/chat/completions"]["post"]
     assert set(chat["responses"]) == {"200", "400", "401", "404", "413", "429", "500", "503"}

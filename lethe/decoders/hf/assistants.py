@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,25 @@ class HFAssistants:
                 self._trained = _load_trained(loaded, folder)
             trained = self._trained
         return trained if trained.model is not None else None
+
+    def train(
+        self,
+        targets: Sequence[ForgetTarget],
+        registry_version: int,
+        config: Any,
+        progress: Callable[[int, int, float, float], None] | None = None,
+    ) -> Path:
+        """Train an assistant on ``targets`` (``config``: a
+        :class:`~lethe.decoders.hf.assistant_training.TrainConfig`) and make it the current
+        one; returns its folder. Blocking: minutes on a CPU; call it from a worker thread."""
+        from lethe.decoders.hf.assistant_training import train_for_targets
+
+        loaded = self._loaded()
+        if loaded is None:
+            raise Unavailable("The model is still loading; retry shortly.")
+        if self._dir is None:
+            raise ConfigurationError("no assistants_dir is configured to keep the assistant in")
+        return train_for_targets(loaded, targets, registry_version, self._dir, config, progress)
 
     def contrastive(
         self, context: str, config: ContrastConfig, *, layers: int | None = None
