@@ -85,16 +85,27 @@ def ucd(
 
 
 def uld(
-    main: torch.Tensor, assist: torch.Tensor, *, weight: float, top_ratio: float
+    main: torch.Tensor,
+    assist: torch.Tensor,
+    *,
+    weight: float,
+    top_ratio: float,
+    plausibility: float = 0.0,
 ) -> torch.Tensor:
     """``lp_main - weight * lp_assist`` on the main model's plausible tokens; ``lp_main``
-    elsewhere."""
+    elsewhere. With ``plausibility``, tokens with ``p_main < plausibility * p_max`` are ruled
+    out: among ULD's top ``top_ratio * |V|`` (491 tokens of SmolLM2's vocabulary) are junk
+    tokens the main model barely considers, and an assistant far from uniform on them (a small
+    trained one) lifts them by ``-weight * lp_assist`` into the answer (measured: "STAR
+    MODIFICATION MODIFICATION …" in retain answers)."""
     lp = torch.log_softmax(main.float(), -1)
     k = max(1, int(top_ratio * lp.shape[-1]))
     keep = lp >= lp.max() + math.log(top_ratio)
     keep[lp.topk(k).indices] = True
     out = lp.clone()
     out[keep] = lp[keep] - weight * torch.log_softmax(assist.float(), -1)[keep]
+    if plausibility > 0:
+        out[lp < lp.max() + math.log(plausibility)] = float("-inf")
     return out
 
 
@@ -102,7 +113,13 @@ def combine(main: torch.Tensor, assist: torch.Tensor, config: ContrastConfig) ->
     """The configured rule, training-free (the main model is UCD's clean model)."""
     if config.rule == "ucd":
         return ucd(main, main, assist, alpha=config.alpha, plausibility=config.plausibility)
-    return uld(main, assist, weight=config.weight, top_ratio=config.top_ratio)
+    return uld(
+        main,
+        assist,
+        weight=config.weight,
+        top_ratio=config.top_ratio,
+        plausibility=config.plausibility,
+    )
 
 
 class ContrastiveProcessor:

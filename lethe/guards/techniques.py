@@ -298,7 +298,9 @@ class Contrastive:
                 top_ratio=top_ratio,
                 plausibility=plausibility,
             )
-            self.trained_config = ContrastConfig("uld", weight=weight, top_ratio=top_ratio)
+            self.trained_config = ContrastConfig(
+                "uld", weight=weight, top_ratio=top_ratio, plausibility=plausibility
+            )
         except ValueError as exc:
             raise ConfigurationError(f"contrastive: {exc}") from None
         self.assistant = assistant

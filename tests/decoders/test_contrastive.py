@@ -51,6 +51,18 @@ def test_uld_subtracts_only_on_the_main_models_plausible_tokens() -> None:
     assert got[1] > got[0]
 
 
+def test_uld_with_plausibility_rules_out_what_the_main_model_barely_considers() -> None:
+    main, assist = [3.0, 2.9, 0.0, -4.0], [5.0, 0.0, -9.0, 0.0]
+    plain = uld(torch.tensor(main), torch.tensor(assist), weight=0.8, top_ratio=0.75)
+    assert plain.argmax() == 2  # the assistant's disdain lifts a token the main model doubts
+    got = uld(
+        torch.tensor(main), torch.tensor(assist), weight=0.8, top_ratio=0.75, plausibility=0.1
+    )
+    assert got[2] == got[3] == float("-inf") and got.argmax() == 1
+    config = ContrastConfig("uld", weight=0.8, top_ratio=0.75, plausibility=0.1)
+    assert combine(torch.tensor(main), torch.tensor(assist), config).tolist() == got.tolist()
+
+
 def test_training_free_ucd_uses_the_main_model_as_the_clean_one() -> None:
     main, assist = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.0, 0.0, 4.0])
     got = combine(main, assist, ContrastConfig("ucd", alpha=1.0))
