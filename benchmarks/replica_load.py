@@ -21,7 +21,7 @@ import httpx
 
 from benchmarks.common import load_average, save
 from tests.gateway.load import LoadPlan, run_load
-from tests.gateway.serve_process import MODEL_CACHE_DATA, ServeProcess
+from tests.gateway.serve_process import ServeProcess, data_dir_sharing_weights
 from tests.indices.postgres import PostgresServer
 
 KEY = "bench-key"
@@ -32,10 +32,7 @@ def replicas(stack: ExitStack, root: Path, dsn: str, count: int) -> list[ServePr
     """``count`` started replicas on ``dsn``, each with its own data dir (shared model cache)."""
     started = []
     for i in range(count):
-        data = root / f"replica-{i}"
-        data.mkdir()
-        (MODEL_CACHE_DATA / "model-cache").mkdir(parents=True, exist_ok=True)
-        (data / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")
+        data = data_dir_sharing_weights(root / f"replica-{i}")
         env = {"LETHE_ADMIN_KEY": KEY, "LETHE_REGISTRY_URL": dsn}
         started.append(stack.enter_context(ServeProcess(("--log-level", "warning"), env, data)))
     return started

@@ -12,7 +12,9 @@ configuration overlaid with the YAML below through ``LETHE_UNLEARNING_CONFIG``) 
 server with ``LETHE_UNLEARNING=false``; ``upstream`` is the packaged configuration on the
 ``upstream`` engine, in front of a bare ``lethe serve`` (logit_bias bans instead of rollback);
 ``all_agentic`` (``all_contrastive``) is the packaged configuration with the agentic stage
-(contrastive decoding) added for every kind; in
+(contrastive decoding) added for every kind; ``all_contrastive_trained`` trains a LoRA
+assistant on the suite's targets first (``lethe assistants train``, its record saved as
+``assistant.json``) and contrasts against it; in
 ``agentic`` and ``all_agentic`` the served model is the judge (run them with ``--samples 1``:
 every sampled answer is reviewed).
 A single-technique configuration turns the every-request lexical output check off too
@@ -42,7 +44,7 @@ from typing import Any
 
 import httpx
 
-from tests.gateway.serve_process import MODEL_CACHE_DATA, ServeProcess
+from tests.gateway.serve_process import ServeProcess, data_dir_sharing_weights
 
 OUT = Path(__file__).resolve().parent / "results" / "ablation"
 ADMIN_KEY = "ablation-admin"
@@ -58,6 +60,7 @@ CONFIGS = (
     "all_agentic",
     "contrastive",
     "all_contrastive",
+    "all_contrastive_trained",
     "upstream",
 )
 PACKAGED_TECHNIQUES = (
@@ -79,12 +82,15 @@ def override(config: str) -> str | None:
     """The YAML overlay of one configuration (None: the packaged configuration)."""
     if config in ("bare", "all", "upstream"):
         return None
-    if config in ("all_agentic", "all_contrastive"):  # the packaged configuration plus one
-        extra = config.removeprefix("all_")
+    if config.startswith("all_"):  # the packaged configuration plus one technique
+        extra = config.removeprefix("all_").removesuffix("_trained")
         kinds = "\n".join(f"  {k}: [{v}, {extra}]" for k, v in PACKAGED_DEFAULTS.items())
         listed = ""
         if extra == "contrastive":  # not in the packaged list (it needs the hf engine)
-            listed = f"techniques:\n{PACKAGED_TECHNIQUES}  - type: contrastive\n    params: {{}}\n"
+            params = "{assistant: trained}" if config.endswith("_trained") else "{}"
+            listed = (
+                f"techniques:\n{PACKAGED_TECHNIQUES}  - type: contrastive\n    params: {params}\n"
+            )
         return f"{listed}defaults_by_kind:\n{kinds}\n"
     kinds = "\n".join(f"  {kind}: [{config}]" for kind in KINDS)
     lexical = "true" if config == "output_filter" else "false"
@@ -129,18 +135,33 @@ def run_config(config: str, args: argparse.Namespace) -> Path:
             if config == "bare":
                 command.remove("--admin-url")
                 command.remove(server.url)
+            if config.endswith("_trained"):
+                train_assistant(server.url, data, out, env)
             subprocess.run(command, check=True, env={**os.environ, **env})
             metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
             (out / "metrics.txt").write_text(metrics)  # enforcement counts, latency histograms
     return out
 
 
+def train_assistant(url: str, data: Path, out: Path, env: dict[str, str]) -> None:
+    """Load the suite's targets into the running server, train the assistant on them with
+    ``lethe assistants train`` (a second process on the same data dir; the server picks the
+    run up at its next in-scope request) and keep its record in ``out``."""
+    from lethe.gateway.replay.admin_client import AdminClient
+    from lethe.gateway.replay.sources import open_suite
+
+    with AdminClient(url, ADMIN_KEY) as admin:
+        admin.load_targets(open_suite("builtin").targets)
+    command = [sys.executable, "-m", "lethe.gateway.cli", "assistants", "train"]
+    subprocess.run(command, check=True, env={**os.environ, **env, "LETHE_DATA_DIR": str(data)})
+    out.mkdir(parents=True, exist_ok=True)
+    record = sorted((data / "assistants").glob("run-*/assistant.json"))[-1]
+    (out / "assistant.json").write_text(record.read_text())
+
+
 def _data_dir(tmp: str, name: str) -> Path:
     """A fresh data dir under ``tmp`` sharing the cached, dequantised weights."""
-    path = Path(tmp) / name
-    path.mkdir()
-    (path / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")
-    return path
+    return data_dir_sharing_weights(Path(tmp) / name)
 
 
 def headline(report: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, Any]:

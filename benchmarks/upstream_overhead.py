@@ -22,17 +22,14 @@ from pathlib import Path
 import openai
 
 from benchmarks.common import PROMPTS, load_average, median, save
-from tests.gateway.serve_process import MODEL_CACHE_DATA, ServeProcess
+from tests.gateway.serve_process import ServeProcess, data_dir_sharing_weights
 
 MODEL = "smollm2-135m-instruct"
 
 
 def data_dir(root: Path, name: str) -> Path:
     """A fresh data dir sharing the cached, dequantised weights."""
-    path = root / name
-    path.mkdir()
-    (path / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")
-    return path
+    return data_dir_sharing_weights(root / name)
 
 
 def stream(url: str, prompt: str, tokens: int) -> tuple[float, float, str]:

@@ -17,6 +17,15 @@ REPO = Path(__file__).resolve().parents[2]
 MODEL_CACHE_DATA = REPO / ".lethe-cache" / "serve-data"
 
 
+def data_dir_sharing_weights(path: Path) -> Path:
+    """Make ``path`` a fresh data dir whose ``model-cache`` is the shared one, so the GGUF file
+    is dequantised once for every server a test or benchmark starts."""
+    (MODEL_CACHE_DATA / "model-cache").mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True)
+    (path / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")
+    return path
+
+
 def free_port() -> int:
     """A loopback port that was free a moment ago."""
     with socket.socket() as s:

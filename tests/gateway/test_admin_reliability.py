@@ -24,7 +24,7 @@ from lethe.indices import ForgetTarget, SqliteRegistry, StoreConfig, TargetStore
 from tests.gateway.conftest import make_settings
 from tests.gateway.fakes import FakeEngine
 from tests.gateway.live import LiveServer
-from tests.gateway.serve_process import MODEL_CACHE_DATA, ServeProcess
+from tests.gateway.serve_process import ServeProcess, data_dir_sharing_weights
 from tests.indices.fakes import HashingEmbedder
 
 KEY = "reliability-key"
@@ -208,10 +208,7 @@ def serve(data: Path) -> Served:
 @pytest.mark.model
 @pytest.mark.embedder
 def test_kill_9_during_an_import_leaves_registry_and_index_in_agreement(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (MODEL_CACHE_DATA / "model-cache").mkdir(parents=True, exist_ok=True)
-    (data / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")  # weights cached once
+    data = data_dir_sharing_weights(tmp_path / "data")
     with serve(data) as server, httpx.Client(base_url=server.url, headers=ADMIN) as admin:
         importer = threading.Thread(
             target=lambda: _post_quietly(server.url, import_body(10_000)), daemon=True

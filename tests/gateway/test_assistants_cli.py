@@ -15,7 +15,7 @@ import pytest
 from lethe.gateway.settings import Settings
 from lethe.gateway.store import open_store
 from lethe.indices import ForgetTarget
-from tests.gateway.serve_process import MODEL_CACHE_DATA
+from tests.gateway.serve_process import data_dir_sharing_weights
 
 ADA = ForgetTarget.model_validate(
     {
@@ -34,11 +34,7 @@ def lethe(data: Path, *argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def data_dir(tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    data.mkdir()
-    (MODEL_CACHE_DATA / "model-cache").mkdir(parents=True, exist_ok=True)
-    (data / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")
-    return data
+    return data_dir_sharing_weights(tmp_path / "data")
 
 
 @pytest.mark.model

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.gateway.load import LoadPlan, run_load
-from tests.gateway.serve_process import MODEL_CACHE_DATA, ServeProcess
+from tests.gateway.serve_process import ServeProcess, data_dir_sharing_weights
 from tests.indices import postgres
 
 pytestmark = [pytest.mark.model, pytest.mark.embedder, pytest.mark.slow]
@@ -26,10 +26,7 @@ TARGETS = [("t-ardel", "Ardel Fenwick"), ("t-maro", "Maro Quist"), ("t-sela", "S
 
 
 def replica(tmp_path: Path, name: str, dsn: str) -> ServeProcess:
-    data = tmp_path / name
-    data.mkdir()
-    (MODEL_CACHE_DATA / "model-cache").mkdir(parents=True, exist_ok=True)
-    (data / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")
+    data = data_dir_sharing_weights(tmp_path / name)
     env = {"LETHE_ADMIN_KEY": KEY, "LETHE_REGISTRY_URL": dsn}
     return ServeProcess(args=("--log-level", "warning"), env=env, data_dir=data)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gateway.serve_process import MODEL_CACHE_DATA, ServeProcess
+from tests.gateway.serve_process import ServeProcess, data_dir_sharing_weights
 
 pytestmark = [pytest.mark.model, pytest.mark.embedder]
 
@@ -41,10 +41,7 @@ def until(predicate: Callable[[], bool], timeout: float = 5.0) -> float:
 
 
 def test_a_change_on_one_replica_holds_on_the_other_within_a_second(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (MODEL_CACHE_DATA / "model-cache").mkdir(parents=True, exist_ok=True)
-    (data / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")
+    data = data_dir_sharing_weights(tmp_path / "data")
     added: list[float] = []
     deleted: list[float] = []
     with (

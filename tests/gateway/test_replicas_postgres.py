@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gateway.serve_process import MODEL_CACHE_DATA, ServeProcess
+from tests.gateway.serve_process import ServeProcess, data_dir_sharing_weights
 from tests.indices import postgres
 from tests.indices.postgres import PostgresServer
 
@@ -27,10 +27,7 @@ ROUNDS = 8
 
 
 def replica(tmp_path: Path, name: str, dsn: str) -> ServeProcess:
-    data = tmp_path / name
-    data.mkdir()
-    (MODEL_CACHE_DATA / "model-cache").mkdir(parents=True, exist_ok=True)
-    (data / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")
+    data = data_dir_sharing_weights(tmp_path / name)
     env = {
         "LETHE_ADMIN_KEY": KEY,
         "LETHE_REGISTRY_URL": dsn,

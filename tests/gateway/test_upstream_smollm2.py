@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from tests.gateway.serve_process import MODEL_CACHE_DATA, ServeProcess
+from tests.gateway.serve_process import ServeProcess, data_dir_sharing_weights
 
 pytestmark = [pytest.mark.model, pytest.mark.embedder, pytest.mark.slow]
 
@@ -44,10 +44,7 @@ class Served(ServeProcess):
 
 def data_dir(tmp: Path) -> Path:
     """A fresh data dir that shares the cached, dequantised weights."""
-    (MODEL_CACHE_DATA / "model-cache").mkdir(parents=True, exist_ok=True)
-    tmp.mkdir()
-    (tmp / "model-cache").symlink_to(MODEL_CACHE_DATA / "model-cache")
-    return tmp
+    return data_dir_sharing_weights(tmp)
 
 
 def cached_tokenizer(data: Path) -> Path:

@@ -35,11 +35,12 @@ def register(subparsers: Any) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     train = actions.add_parser("train", help="train on the registry's targets")
-    train.add_argument("--layers", type=int, default=4, help="served model layers kept (4)")
-    train.add_argument("--steps", type=int, default=120, help="optimizer steps (120)")
-    train.add_argument("--rank", type=int, default=8, help="LoRA rank (8)")
-    train.add_argument("--batch-size", type=int, default=4, help="examples of each kind (4)")
-    train.add_argument("--learning-rate", type=float, default=5e-3, help="AdamW (5e-3)")
+    # Unset flags keep TrainConfig's defaults (layers 4, steps 120, rank 8, batch 4, lr 5e-3).
+    train.add_argument("--layers", type=int, help="served model layers kept (4)")
+    train.add_argument("--steps", type=int, help="optimizer steps (120)")
+    train.add_argument("--rank", type=int, help="LoRA rank (8)")
+    train.add_argument("--batch-size", type=int, help="examples of each kind per step (4)")
+    train.add_argument("--learning-rate", type=float, help="AdamW's (5e-3)")
     train.set_defaults(handler=run_train)
     show = actions.add_parser("show", help="print the current assistant's record (JSON)")
     show.set_defaults(handler=run_show)
@@ -53,13 +54,8 @@ def run_train(args: argparse.Namespace) -> int:
     from lethe.gateway.settings import get_settings, to_hf_config
 
     try:
-        config = TrainConfig(
-            layers=args.layers,
-            rank=args.rank,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-        )
+        knobs = ("layers", "rank", "steps", "batch_size", "learning_rate")
+        config = TrainConfig(**{k: getattr(args, k) for k in knobs if getattr(args, k) is not None})
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     settings = get_settings()
@@ -92,19 +88,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _read_targets(settings: Any) -> tuple[list[Any], int]:
     """Every target in the registry, and the version read (an own, short-lived store)."""
+    from lethe.gateway.serving.assistant_jobs import read_all
     from lethe.gateway.store import open_store
 
     store = open_store(settings)
     try:
-        targets: list[Any] = []
-        cursor = None
-        while True:
-            page = store.list(cursor=cursor, limit=500, include_expired=False)
-            targets.extend(item.target for item in page.items)
-            version = page.version
-            if page.next_cursor is None:
-                return targets, version
-            cursor = page.next_cursor
+        return read_all(store)
     finally:
         store.close()
 

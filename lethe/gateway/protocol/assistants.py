@@ -1,8 +1,8 @@
 """Wire types of the admin API's assistant routes (``/admin/assistants``).
 
 Example:
-    >>> TrainRequest.model_validate({"steps": 60}).layers
-    4
+    >>> TrainRequest.model_validate({"steps": 60}).model_dump(exclude_none=True)
+    {'steps': 60}
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class TrainRequest(BaseModel):
-    """``POST /admin/assistants:train``: the training run's knobs (all optional)."""
+    """``POST /admin/assistants:train``: the training run's knobs, all optional (unset: the
+    trainer's defaults: 4 layers, 120 steps, rank 8, batch 4, learning rate 5e-3)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    layers: int = Field(default=4, ge=1, le=64, description="served model layers kept")
-    steps: int = Field(default=120, ge=1, le=10_000, description="optimizer steps")
-    rank: int = Field(default=8, ge=1, le=128, description="LoRA rank")
-    batch_size: int = Field(default=4, ge=1, le=64, description="examples of each kind per step")
-    learning_rate: float = Field(default=5e-3, gt=0, le=1.0)
+    layers: int | None = Field(default=None, ge=1, le=64, description="served model layers kept")
+    steps: int | None = Field(default=None, ge=1, le=10_000, description="optimizer steps")
+    rank: int | None = Field(default=None, ge=1, le=128, description="LoRA rank")
+    batch_size: int | None = Field(default=None, ge=1, le=64, description="examples per step")
+    learning_rate: float | None = Field(default=None, gt=0, le=1.0)
 
 
 class TrainJob(BaseModel):

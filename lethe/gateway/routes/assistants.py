@@ -38,8 +38,7 @@ async def train(
     ``unsupported_feature`` on an engine without assistants). Poll ``GET /admin/assistants``."""
     from lethe.decoders.hf.assistant_training import TrainConfig
 
-    request = body or TrainRequest()
-    config = TrainConfig(**request.model_dump())
+    config = TrainConfig(**(body or TrainRequest()).model_dump(exclude_none=True))
     job = runtime.assistant_trainer.start(runtime.store, config)
     return json_response(TrainJob(**asdict(job)), status=202)
 
