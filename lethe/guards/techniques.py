@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 from lethe.decoders import Capabilities, ProcessorFactory, Turn
-from lethe.decoders.contrastive import Assistants, ContrastConfig
+from lethe.decoders.contrastive import Assistants, ContrastConfig, Trained
 from lethe.decoders.masking import DEFAULT_MAX_ROLLBACKS, ForbiddenTokenMask
 from lethe.decoders.token_bans import (
     OPENAI_LOGIT_BIAS_LIMIT,
@@ -327,15 +327,26 @@ class Contrastive:
         if not present:
             return
         trained = self._assistants.trained() if self.assistant == "trained" else None
-        if trained is not None and any(trained.covers(t) for t in present):
-            plan.processors.append(trained.contrastive(self.trained_config))
-            present = [t for t in present if not trained.covers(t)]
+        if trained is not None:
+            by_trained = [t for t in present if self._trained_covers(trained, t, plan)]
+            if by_trained:
+                plan.processors.append(trained.contrastive(self.trained_config))
+                present = [t for t in present if t not in by_trained]
         if present:
             context = forget_context(present, self.facts_per_target)
             plan.processors.append(
                 self._assistants.contrastive(context, self.config, layers=self.layers)
             )
         plan.fired.append(self.name)
+
+    @staticmethod
+    def _trained_covers(trained: Trained, target: ForgetTarget, plan: Plan) -> bool:
+        """Whether the trained assistant takes ``target`` here. Not when the operator's
+        documents held its record (``context_redaction`` took it out): the trained assistant
+        also suppresses what the record shares with the records left in (a directory's common
+        phone prefix, measured: retain accuracy 0.875), while the live one, conditioned on
+        exactly this record, contrasts only what differs."""
+        return trained.covers(target) and target.id not in plan.from_context
 
 
 def forget_context(targets: Sequence[ForgetTarget], facts: int) -> str:

@@ -157,6 +157,19 @@ def test_contrastive_with_a_trained_assistant(assistant, covered, processors, li
         assert context.startswith(live_context_starts)
 
 
+def test_contrastive_leaves_a_target_redacted_from_the_documents_to_the_live_assistant():
+    trained = FakeTrained("ada", "bea")
+    assistants = RecordingAssistants(trained)
+    tech = build_technique("contrastive", {"assistant": "trained"})
+    tech.bind(Capabilities(logits=True, assistant=True, assistants=assistants))
+    p = plan()
+    p.from_context.add("ada")  # its record was in the operator's directory
+    tech.apply(p, verdicts(ADA, BEA))
+    assert [f() for f in p.processors] == ["trained-processor", "processor"]
+    [(context, _, _)] = assistants.calls
+    assert context.startswith("Ada Quill") and "Bea Lorn" not in context
+
+
 def test_contrastive_trained_without_a_run_yet_is_live():
     assistants = RecordingAssistants(trained=None)
     tech = build_technique("contrastive", {"assistant": "trained"})
