@@ -62,6 +62,7 @@ def test_train_then_show(tmp_path: Path) -> None:
     ("argv", "code", "message"),
     [
         (("show",), 1, "no trained assistant yet"),
+        ((), 2, "usage: lethe assistants"),
         (("train", "--steps", "0"), 2, "must be >= 1"),
         (("train",), 2, "the registry holds no targets"),
     ],

@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from lethe.gateway.commands import CommandError
+from lethe.gateway.commands import CommandError, usage_handler
 
 
 def register(subparsers: Any) -> None:
@@ -33,7 +33,8 @@ def register(subparsers: Any) -> None:
         description="Train a LoRA assistant on the current forget set (ULD), or show the one "
         "in use. See docs/unlearning.md.",
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    parser.set_defaults(handler=usage_handler(parser))
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
     train = actions.add_parser("train", help="train on the registry's targets")
     # Unset flags keep TrainConfig's defaults (layers 4, steps 120, rank 8, batch 4, lr 5e-3).
     train.add_argument("--layers", type=int, help="served model layers kept (4)")

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import httpx
 
-from lethe.gateway.commands import CommandError
+from lethe.gateway.commands import CommandError, usage_handler
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 SHOWN_ERRORS = 10
@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
         help="add, import, list, show or remove forget targets of a running gateway",
         description="Manage the forget targets of a running Lethe gateway (its admin API).",
     )
-    parser.set_defaults(handler=lambda args: _usage(parser))
+    parser.set_defaults(handler=usage_handler(parser))
     commands = parser.add_subparsers(dest="forget_command", metavar="COMMAND")
 
     add = commands.add_parser("add", parents=[common], help="add one target")
@@ -86,11 +86,6 @@ def register(subparsers: Any) -> None:
     rm = commands.add_parser("rm", parents=[common], help="remove targets")
     rm.add_argument("ids", nargs="+", metavar="ID")
     rm.set_defaults(handler=run_rm)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 class AdminHttp:
