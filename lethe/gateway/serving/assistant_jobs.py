@@ -1,10 +1,11 @@
 """Training the contrastive assistant from the admin API, as a background job with progress.
 
-``POST /admin/assistants:train`` starts one job (409 while one runs): a daemon thread reads
-every target of the served registry, trains the engine's assistant on them (minutes on a CPU;
-it shares the CPU with serving) and makes the result current. ``GET /admin/assistants`` reports
-the job (state, step, losses) and the assistant in use. A job's failure is kept with its error
-message; the previous assistant stays current.
+``POST /admin/assistants:train`` starts one job (409 while one runs; the request itself only
+checks that the registry is not empty): a daemon thread reads every active target, trains the
+engine's assistant on them (minutes on a CPU; it shares the CPU with serving) and makes the
+result current. ``GET /admin/assistants`` reports the job (state, step, losses) and the
+assistant in use. A job's failure is kept with its error message; the previous assistant stays
+current.
 
 Example:
     >>> job = trainer.start(store, TrainConfig(steps=120))   # doctest: +SKIP
@@ -74,19 +75,21 @@ class AssistantTrainer:
                 "This engine has no assistant to train: contrastive decoding with a trained "
                 "assistant needs the hf engine."
             )
+        snapshot = store.snapshot  # the listing itself runs in the job's thread, not here
         with self._lock:
             if self._job is not None and self._job.state == "running":
                 raise Conflict(f"training job {self._job.id} is still running")
-            targets, version = read_all(store)
-            if not targets:
+            if len(snapshot) == 0:
                 raise InvalidRequest("The registry holds no targets to train on.", code="empty")
-            job = JobStatus(uuid.uuid4().hex[:12], "running", len(targets), version, config.steps)
+            job = JobStatus(
+                uuid.uuid4().hex[:12], "running", len(snapshot), snapshot.version, config.steps
+            )
             self._job = job
             self._thread = threading.Thread(
-                target=self._run, args=(job, targets, config), name="lethe-train", daemon=True
+                target=self._run, args=(job, store, config), name="lethe-train", daemon=True
             )
             self._thread.start()
-        logger.info(kv("assistant_training_started", job=job.id, targets=len(targets)))
+        logger.info(kv("assistant_training_started", job=job.id, targets=job.targets))
         return job
 
     def join(self, timeout: float | None = None) -> None:
@@ -94,7 +97,7 @@ class AssistantTrainer:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _run(self, job: JobStatus, targets: list[ForgetTarget], config: Any) -> None:
+    def _run(self, job: JobStatus, store: TargetStore, config: Any) -> None:
         assert self._assistants is not None
 
         def progress(step: int, steps: int, forget: float, retain: float) -> None:
@@ -106,7 +109,9 @@ class AssistantTrainer:
             )
 
         try:
-            folder = self._assistants.train(targets, job.registry_version, config, progress)
+            targets, version = read_all(store)
+            job = self._job = replace(job, targets=len(targets), registry_version=version)
+            folder = self._assistants.train(targets, version, config, progress)
         except Exception as exc:  # kept for GET /admin/assistants; the old assistant stays
             self._job = replace(
                 self._job or job, state="failed", finished_at=time.time(), error=str(exc)[:500]
