@@ -118,13 +118,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
-router = APIRouter(
-    prefix="/admin",
-    tags=["admin"],
-    dependencies=[Depends(require_admin), Depends(require_store)],
-    responses=ERRORS,
-    route_class=AdminRoute,
-)
+
+def admin_router() -> APIRouter:
+    """A router under ``/admin``: the admin key, an open store, the admin API's errors."""
+    return APIRouter(
+        prefix="/admin",
+        tags=["admin"],
+        dependencies=[Depends(require_admin), Depends(require_store)],
+        responses=ERRORS,
+        route_class=AdminRoute,
+    )
+
+
+router = admin_router()
 Serving = Annotated[AdminServing, Depends(admin_serving)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="The target's version")]
 Expected = Annotated[int | None, Query(ge=0, description="Alternative to If-Match")]

@@ -13,21 +13,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import Body
 from starlette.responses import Response
 
-from lethe.gateway.auth import require_admin
-from lethe.gateway.dependencies import RuntimeDep, require_store
+from lethe.gateway.dependencies import RuntimeDep
 from lethe.gateway.protocol.assistants import AssistantOut, AssistantsInfo, TrainJob, TrainRequest
-from lethe.gateway.routes.admin import ERRORS, AdminRoute, json_response
+from lethe.gateway.routes.admin import admin_router, json_response
 
-router = APIRouter(
-    prefix="/admin",
-    tags=["admin"],
-    dependencies=[Depends(require_admin), Depends(require_store)],
-    responses=ERRORS,
-    route_class=AdminRoute,
-)
+router = admin_router()
 
 
 @router.post("/assistants:train", status_code=202, response_model=TrainJob)
