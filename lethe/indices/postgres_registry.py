@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from lethe.errors import ConfigurationError, Conflict, NotFound
+from lethe.errors import ConfigurationError, NotFound
 from lethe.indices.normalize import NORMALIZER_ID
 from lethe.indices.postgres_support import CHANNEL, Connections
 from lethe.indices.registry import (
@@ -57,7 +57,9 @@ from lethe.indices.registry import (
     TargetPage,
     TargetRecord,
     TargetVectors,
+    admit_put,
     applied,
+    check_version,
     stage,
 )
 
@@ -331,23 +333,13 @@ class _Transaction:
         self.current = {target_id: (v, created) for target_id, v, created in rows}
 
     def _current(self, target_id: str, expected: int | None) -> tuple[int, datetime] | None:
-        row = self.current.get(target_id)
-        if row is not None and expected is not None and row[0] != expected:
-            raise Conflict(
-                f"target {target_id} is at version {row[0]}, not {expected}", param="version"
-            )
-        return row
+        return check_version(target_id, self.current.get(target_id), expected)
 
     def put(self, op: Put) -> None:
         target_id = op.target.id
         current = self._current(target_id, op.expected_version if op.replace else None)
-        if not op.replace and current is not None:
-            self.skipped.append(target_id)
+        if not admit_put(self, op, current):
             return
-        if op.replace and current is None:
-            raise NotFound(f"no target {target_id}", param="id")
-        if op.vectors is None and current is None:
-            raise ValueError(f"a new target needs its vectors: {target_id}")
         created = current[1] if current else self.now
         target = op.target.model_copy(update={"created_at": created})
         self.writes.append((_UPSERT_TARGET, (

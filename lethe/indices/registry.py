@@ -30,14 +30,16 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
+from lethe.errors import Conflict, NotFound
 from lethe.indices.lexical import Pattern
 from lethe.indices.targets import ForgetTarget
 
 logger = logging.getLogger(__name__)
+R = TypeVar("R", bound=tuple)
 
 ChangeOp = Literal["add", "patch", "delete"]
 
@@ -159,6 +161,31 @@ class StagedOps(Protocol):
     def delete(self, op: Delete) -> None:
         """Stage a delete."""
         ...
+
+
+def check_version(target_id: str, row: R | None, expected: int | None) -> R | None:
+    """The stored ``row`` (its version first) of ``target_id``; ``Conflict`` when
+    ``expected`` is given and the stored version differs."""
+    if row is not None and expected is not None and row[0] != expected:
+        raise Conflict(
+            f"target {target_id} is at version {row[0]}, not {expected}", param="version"
+        )
+    return row
+
+
+def admit_put(tx: StagedOps, op: Put, current: object | None) -> bool:
+    """Whether ``op`` writes, given its target's stored row (``None``: absent). Adding an id
+    that exists is skipped (recorded in ``tx.skipped``: bulk imports are idempotent), replacing
+    one that does not is ``NotFound``, and a new target must come with its vectors."""
+    target_id = op.target.id
+    if not op.replace and current is not None:
+        tx.skipped.append(target_id)
+        return False
+    if op.replace and current is None:
+        raise NotFound(f"no target {target_id}", param="id")
+    if op.vectors is None and current is None:
+        raise ValueError(f"a new target needs its vectors: {target_id}")
+    return True
 
 
 def stage(tx: StagedOps, ops: Sequence[Op]) -> bool:

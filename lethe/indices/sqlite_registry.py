@@ -28,7 +28,7 @@ from typing import Final
 
 import numpy as np
 
-from lethe.errors import ConfigurationError, Conflict, NotFound
+from lethe.errors import ConfigurationError, NotFound
 from lethe.indices.lexical import Pattern, target_patterns
 from lethe.indices.normalize import NORMALIZER_ID
 from lethe.indices.registry import (
@@ -42,7 +42,9 @@ from lethe.indices.registry import (
     TargetPage,
     TargetRecord,
     TargetVectors,
+    admit_put,
     applied,
+    check_version,
     stage,
 )
 from lethe.indices.sqlite_support import Database, Synchronous, from_db_time, to_db_time, utc_now
@@ -298,20 +300,13 @@ class _Transaction:
         row = self.conn.execute(
             "SELECT version, created_at FROM targets WHERE id = ?", (target_id,)
         ).fetchone()
-        if row is not None and expected is not None and row[0] != expected:
-            raise Conflict(
-                f"target {target_id} is at version {row[0]}, not {expected}", param="version"
-            )
-        return row
+        return check_version(target_id, row, expected)
 
     def put(self, op: Put) -> None:
         target_id = op.target.id
         current = self._current(target_id, op.expected_version if op.replace else None)
-        if not op.replace and current is not None:
-            self.skipped.append(target_id)
+        if not admit_put(self, op, current):
             return
-        if op.replace and current is None:
-            raise NotFound(f"no target {target_id}", param="id")
         created = from_db_time(current[1]) if current else self.now
         target = op.target.model_copy(update={"created_at": created})
         expires = to_db_time(target.expires_at) if target.expires_at else None
@@ -327,8 +322,6 @@ class _Transaction:
                 "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)",
                 (target_id, op.vectors.sources, m.shape[1], m.tobytes()),
             )
-        elif current is None:
-            raise ValueError(f"a new target needs its vectors: {target_id}")
         self.written.append(StoredTarget(target, self.version, op.vectors))
         self.changes.append(("patch" if current else "add", target_id))
 
