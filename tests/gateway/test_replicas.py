@@ -4,14 +4,12 @@ replica started later catches up from the registry. Prints the convergence p50/p
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.gateway.replicas import hits, print_convergence, until
 from tests.gateway.serve_process import ServeProcess, data_dir_sharing_weights
 
 pytestmark = [pytest.mark.model, pytest.mark.embedder]
@@ -24,20 +22,6 @@ ROUNDS = 8
 def replica(data: Path) -> ServeProcess:
     env = {"LETHE_ADMIN_KEY": KEY, "LETHE_REGISTRY_POLL_S": "0.1"}
     return ServeProcess(args=("--log-level", "warning"), env=env, data_dir=data)
-
-
-def hits(client: httpx.Client, text: str) -> set[str]:
-    answer = client.get("/admin/scope", params={"text": text, "k": 3}).json()
-    return {h["target_id"] for h in answer["hits"] if h["lexical"]}
-
-
-def until(predicate: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Seconds until ``predicate`` held."""
-    started = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - started < timeout, "the replicas did not converge"
-        time.sleep(0.01)
-    return time.monotonic() - started
 
 
 def test_a_change_on_one_replica_holds_on_the_other_within_a_second(tmp_path: Path) -> None:
@@ -67,9 +51,7 @@ def test_a_change_on_one_replica_holds_on_the_other_within_a_second(tmp_path: Pa
         assert hits(on_b2, "Who is Orla Pim?") == {"late"}  # caught up at start-up
         assert b_ready_version(b2.url) == version + 1
     for label, times in (("add", added), ("delete", deleted)):
-        p50 = statistics.median(times)
-        p95 = sorted(times)[round(0.95 * (len(times) - 1))]
-        print(f"convergence {label}: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+        print_convergence(f"convergence {label}", times)
         assert max(times) < 1.0, (label, times)
 
 

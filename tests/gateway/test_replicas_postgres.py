@@ -5,14 +5,14 @@ and they recover when it returns, with nothing lost. Prints the convergence p50/
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
+import functools
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.gateway import replicas
+from tests.gateway.replicas import hits, print_convergence
 from tests.gateway.serve_process import ServeProcess, data_dir_sharing_weights
 from tests.indices import postgres
 from tests.indices.postgres import PostgresServer
@@ -24,6 +24,7 @@ postgres_dsn = postgres.postgres_dsn
 KEY = "replica-key"
 ADMIN = {"Authorization": f"Bearer {KEY}"}
 ROUNDS = 8
+until = functools.partial(replicas.until, timeout=10.0)  # PostgreSQL restarts take longer
 
 
 def replica(tmp_path: Path, name: str, dsn: str) -> ServeProcess:
@@ -35,19 +36,6 @@ def replica(tmp_path: Path, name: str, dsn: str) -> ServeProcess:
         "LETHE_REGISTRY_STALE_S": "1.5",
     }
     return ServeProcess(args=("--log-level", "warning"), env=env, data_dir=data)
-
-
-def hits(client: httpx.Client, text: str) -> set[str]:
-    answer = client.get("/admin/scope", params={"text": text, "k": 3}).json()
-    return {h["target_id"] for h in answer["hits"] if h["lexical"]}
-
-
-def until(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
-    started = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - started < timeout, "timed out"
-        time.sleep(0.01)
-    return time.monotonic() - started
 
 
 def ready(url: str) -> int:
@@ -94,8 +82,6 @@ def test_replicas_converge_through_postgres_and_survive_its_outage(
         assert on_b.post("/admin/targets", json=body).status_code == 201
         until(lambda: hits(on_a, "Who is Bex Amari?") == {"after"})
     for label, times in (("add", added), ("delete", deleted)):
-        p50 = statistics.median(times)
-        p95 = sorted(times)[round(0.95 * (len(times) - 1))]
-        print(f"postgres convergence {label}: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+        print_convergence(f"postgres convergence {label}", times)
         assert max(times) < 1.0, (label, times)
     print(f"postgres outage: not-ready after {down:.1f} s, ready {up:.1f} s after restart")
