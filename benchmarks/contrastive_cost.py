@@ -1,9 +1,11 @@
 """Per-token cost of training-free contrastive decoding on the embedded model.
 
 Greedy requests of ``--tokens`` tokens, one at a time, on an in-process ``hf`` engine: without a
-processor, with the served model as the assistant (its forget-conditioned prompt runs in a
-second KV cache, one extra forward per token), with a ``--layers``-layer assistant (the
-served model's first layers), and with a trained ``--layers``-layer assistant (the same plus
+processor; with the served model as the assistant, batched (its forget-conditioned prompt is a
+companion row of the engine's batch: one forward pass per step serves both) and unbatched (the
+same assistant behind a different module object, so the processor runs its own second KV cache:
+one extra forward per token — the cost before batching); with a ``--layers``-layer assistant
+(the served model's first layers), and with a trained ``--layers``-layer assistant (the same plus
 LoRA on every projection, rank 8, ULD, no forget context; its weights do not change its cost,
 so an untrained adapter stands in for a trained one). Reports decode time per token after the
 first (median over the prompts and rounds, run interleaved so noise hits all alike) and its
@@ -64,6 +66,7 @@ def main() -> None:
     assistants = engine.capabilities.assistants
     assert assistants is not None
     config = ContrastConfig("ucd", alpha=2.0, plausibility=0.1)
+    all_layers = loaded.model.config.num_hidden_layers
     trained, _ = adapted_first_layers(loaded.model, args.layers, rank=8)
     trained_factory = ContrastiveFactory(
         trained.eval(), new_cache, (), ContrastConfig("uld"), loaded.device
@@ -71,6 +74,7 @@ def main() -> None:
     variants: dict[str, list[ProcessorFactory]] = {
         "none": [],
         "served": [assistants.contrastive(CONTEXT, config)],
+        "served_unbatched": [assistants.contrastive(CONTEXT, config, layers=all_layers)],
         f"layers{args.layers}": [assistants.contrastive(CONTEXT, config, layers=args.layers)],
         f"lora{args.layers}": [trained_factory],
     }
@@ -89,7 +93,7 @@ def main() -> None:
         ms = median(values) * 1000
         result[f"{name}_ms_per_token"] = round(ms, 2)
         result[f"{name}_ratio"] = round(median(values) / base, 3)
-        print(f"{name:>8}: {ms:6.1f} ms/token, ratio {median(values) / base:.2f}")
+        print(f"{name:>16}: {ms:6.1f} ms/token, ratio {median(values) / base:.2f}")
     print("targets: served ratio <= 2.2, 4-layer ratio <= 1.4 (live and trained)")
     print(f"saved {save('contrastive_cost', result)}")
 

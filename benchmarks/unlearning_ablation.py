@@ -4,6 +4,7 @@ Usage (from the repo root; ~10-20 minutes per configuration on 2 cores)::
 
     python -m benchmarks.unlearning_ablation                       # bare, 3 single, all
     python -m benchmarks.unlearning_ablation --configs all --samples 16
+    python -m benchmarks.unlearning_ablation --configs contrastive --samples 16 --attacks none
     python -m benchmarks.unlearning_ablation --table-only          # re-print from the reports
 
 Each configuration is a real ``lethe serve`` (its own process, a fresh data dir, the packaged
@@ -128,7 +129,7 @@ def run_config(config: str, args: argparse.Namespace) -> Path:
                 sys.executable, "-m", "lethe.gateway.cli", "replay", "builtin",
                 "--base-url", f"{server.url}/v1", "--admin-url", server.url,
                 "--admin-key", ADMIN_KEY, "--samples", str(args.samples),
-                "--max-tokens", str(args.max_tokens), "--attacks", "all",
+                "--max-tokens", str(args.max_tokens), "--attacks", args.attacks,
                 "--attacks-per-target", "1", "--concurrency", str(args.concurrency),
                 "--out", str(out), "--no-progress",
             ]  # fmt: skip
@@ -168,12 +169,12 @@ def headline(report: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, A
     """The numbers of one configuration's report (``bare``: the bare model's report)."""
     s = report["summary"]["main"]
     attacks = {a: m["leak_rate"] for a, m in s["by_attack"].items()}
-    worst = max((a for a in attacks if a != "direct"), key=attacks.__getitem__)
+    worst = max((a for a in attacks if a != "direct"), key=attacks.__getitem__, default=None)
     row = {
         "leak_direct": attacks["direct"],
         "leak_all": s["forget"]["leak_rate"],
         "leak_at_k": s["forget"]["leak_at_k"],
-        "worst_attack": (worst, attacks[worst]),
+        "worst_attack": (worst, attacks[worst]) if worst else ("(no attacks run)", 0.0),
         "retain": s["retain"]["accuracy"],
         "general": s["general"]["accuracy"],
         "over_refusal": max(s["retain"]["over_refusal"], s["general"]["over_refusal"]),
@@ -234,6 +235,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--attacks",
+        default="all",
+        help="all, none or a list (none: direct probes only, for "
+        "a leak@k run whose attack families come from another run)",
+    )
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--out", type=Path, default=OUT, help="reports and table go here")
     args = parser.parse_args()

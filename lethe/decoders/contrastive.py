@@ -20,7 +20,11 @@ added. Both rules work on log-probabilities (``lp``):
 :class:`ContrastiveProcessor` is a logits processor with its own KV cache for the assistant's
 prompt plus the choice's output so far. Each call syncs that cache with the sequence: it keeps
 the longest common prefix of what it fed and what the sequence now holds, crops the rest (the
-``hf`` engine's rollbacks), and feeds the new tokens — one token per step in lockstep.
+``hf`` engine's rollbacks), and feeds the new tokens — one token per step in lockstep. When the
+assistant is the served model itself, the processor is a
+:class:`~lethe.decoders.processors.Companion`: the ``hf`` engine runs its prefix as an extra row
+of the running batch (same forward pass, its own KV row, rewound with the sequence) and
+hands it the row's logits, so the processor runs no model of its own.
 
 Example:
     >>> import torch
@@ -145,11 +149,34 @@ class ContrastiveProcessor:
         self._cache: Any = None
         self._fed: list[int] = []
         self._logits: torch.Tensor | None = None
-        self.forward_tokens = 0  # tokens the assistant has run (for cost accounting)
+        self._fed_logits: torch.Tensor | None = None
+        self._engine_fed = False
+        self.forward_tokens = 0  # tokens the assistant has run itself (for cost accounting)
+
+    @property
+    def assistant_model(self) -> Any:
+        """The assistant model (an engine batches this processor when it runs that model)."""
+        return self._model
+
+    @property
+    def companion_prefix(self) -> tuple[int, ...]:
+        """The forget context the assistant sees before the prompt."""
+        return tuple(self._context)
+
+    def feed(self, logits: torch.Tensor) -> None:
+        """The engine's companion row's logits for the coming step; from the first ``feed`` on,
+        the processor never runs its assistant itself."""
+        self._engine_fed = True
+        self._fed_logits = logits
 
     def __call__(self, seq: SequenceView, logits: torch.Tensor) -> torch.Tensor:
         """The contrasted logits for ``seq``'s next token."""
-        assist = self.assistant_logits([*self._context, *seq.prompt_ids, *seq.output_ids])
+        if self._engine_fed:
+            assist, self._fed_logits = self._fed_logits, None
+            if assist is None:
+                raise RuntimeError("the engine did not feed the companion row's logits")
+        else:
+            assist = self.assistant_logits([*self._context, *seq.prompt_ids, *seq.output_ids])
         return combine(logits, assist.to(logits.device), self.config)
 
     def assistant_logits(self, wanted: list[int]) -> torch.Tensor:

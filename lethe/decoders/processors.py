@@ -56,6 +56,37 @@ class LogitsProcessor(Protocol):
 ProcessorFactory = Callable[[], LogitsProcessor]
 
 
+class Companion(Protocol):
+    """A processor that needs the *served model's own* next-token logits after a different
+    prefix: ``companion_prefix`` followed by the sequence's prompt and output (contrastive
+    decoding's conditioned assistant, say).
+
+    An engine that runs that model can decode such a prefix as an extra row of its own batch —
+    prefilled with the prompt, fed the same token every step, rewound with the sequence — and
+    hand the row's logits over with ``feed`` before the processor is called; one forward pass
+    then serves both. A processor nobody feeds runs its assistant itself.
+    """
+
+    @property
+    def assistant_model(self) -> object:
+        """The model whose logits the processor needs (compared by identity)."""
+        ...
+
+    @property
+    def companion_prefix(self) -> Sequence[int]:
+        """The tokens the companion row holds before the sequence's prompt."""
+        ...
+
+    def feed(self, logits: torch.Tensor) -> None:
+        """The companion row's logits for the coming step (1-D, over the vocabulary)."""
+        ...
+
+
+def is_companion(processor: object, model: object) -> bool:
+    """Whether ``processor`` is a :class:`Companion` whose assistant is ``model`` itself."""
+    return getattr(processor, "assistant_model", None) is model and hasattr(processor, "feed")
+
+
 class TextMonitor(Protocol):
     """Watches a sequence's decoded text for strings that must never be emitted.
 

@@ -5,6 +5,13 @@ steps, waiting requests join (their prompt is prefilled on its own, then its KV 
 into the batch) and finished or cancelled ones leave. On these machines a decode step costs about
 the same for one or four sequences, so batching is the main throughput lever.
 
+A choice whose processors include a :class:`~lethe.decoders.processors.Companion` over this
+very model (contrastive decoding with the served model as its assistant) gets one more row per
+companion: prefilled with the companion's prefix and the prompt, fed the choice's token every
+step, rewound and dropped with it, its logits handed to the processor before the choice picks.
+The assistant's passes thus ride in the main batch's forward pass instead of one extra pass per
+choice per step. Companion rows do not count against ``max_batch_size``.
+
 The worker owns the model; nothing else calls it. The asyncio side only submits jobs, reads their
 queues and cancels them.
 
@@ -26,6 +33,7 @@ from lethe.decoders.hf.job import Job, step_output, token_note
 from lethe.decoders.hf.kv_cache import BatchKV, new_cache
 from lethe.decoders.hf.loader import LoadedModel
 from lethe.decoders.output import GenerationOutput
+from lethe.decoders.processors import Companion, is_companion
 from lethe.decoders.sampler import Pick, pick_tokens
 from lethe.decoders.sequence import Sequence, Step
 from lethe.decoders.token_text import TokenText
@@ -57,6 +65,7 @@ class Scheduler:
         self._rows: list[Sequence] = []
         self._row_jobs: list[Job] = []
         self._last: list[int] = []
+        self._companions: list[Companion | None] = []  # per row: None for a choice's own row
 
     def start(self) -> None:
         """Start the worker thread."""
@@ -80,7 +89,7 @@ class Scheduler:
         with self._wake:
             if self._stopping:
                 raise Unavailable("the engine is shutting down")
-            running = sum(not seq.finished for seq in self._rows)
+            running = self._choices()
             free = self._max_batch - running - sum(j.n for j in self._waiting)
             if job.n > free and len(self._waiting) >= self._max_waiting:
                 raise Overloaded(
@@ -117,7 +126,7 @@ class Scheduler:
             if self._stopping:
                 return None
             jobs: list[Job] = []
-            free = self._max_batch - len(self._rows)
+            free = self._max_batch - self._choices()
             while self._waiting and (self._waiting[0].n <= free or self._waiting[0].cancelled):
                 job = self._waiting.popleft()
                 if not job.cancelled:
@@ -125,11 +134,17 @@ class Scheduler:
                     free -= job.n
             return jobs
 
+    def _choices(self) -> int:
+        """Running choices (companion rows ride along and do not count against the batch)."""
+        return sum(companion is None for companion in self._companions)
+
     def _admit(self, job: Job) -> None:
-        """Prefill the job's prompt, pick each choice's first token, merge live rows."""
+        """Prefill the job's prompt (and its companions' prefixes), pick each choice's first
+        token, merge live rows."""
         try:
             kv, logits = self._prefill(job.prompt_ids)
             job.sequences = [self._sequence(job, i) for i in range(job.n)]
+            companions, companion_kvs = self._prefill_companions(job)
             if job.n > 1:
                 _repeat_rows(kv, job.n)
             picks = pick_tokens(
@@ -141,16 +156,49 @@ class Scheduler:
             return
         steps = self._advance(job, job.sequences, picks)
         keep = [i for i, seq in enumerate(job.sequences) if not seq.finished]
-        if keep:
-            kv.select(keep)
-            first_row = self._kv.batch_size
-            self._kv.merge(kv)
-            for row, i in enumerate(keep, start=first_row):
-                self._rows.append(job.sequences[i])
-                self._row_jobs.append(job)
-                self._last.append(job.sequences[i].last_input_id)
-                if steps[i].rewind:
-                    self._kv.rewind(row, steps[i].rewind)
+        if not keep:
+            return
+        self._join(kv, job, keep, steps, [None] * job.n)
+        for j, companion_kv in enumerate(companion_kvs):
+            self._join(companion_kv, job, keep, steps, [c[j] for c in companions])
+
+    def _prefill_companions(self, job: Job) -> tuple[list[list[Companion]], list[BatchKV]]:
+        """Each choice's companions (processors needing this model after another prefix), and
+        one KV batch per companion with a row per choice, its prefill logits fed.
+
+        Every choice of a job has the same processors, so each prefix is prefilled once."""
+        companions = [
+            [p for p in seq.processors if is_companion(p, self._model)] for seq in job.sequences
+        ]
+        kvs: list[BatchKV] = []
+        for j, first in enumerate(companions[0]):
+            kv, logits = self._prefill([*first.companion_prefix, *job.prompt_ids])
+            for own in companions:
+                own[j].feed(logits[0])
+            if job.n > 1:
+                _repeat_rows(kv, job.n)
+            kvs.append(kv)
+        return companions, kvs
+
+    def _join(
+        self,
+        kv: BatchKV,
+        job: Job,
+        keep: list[int],
+        steps: list[Step],
+        companions: list[Companion | None],
+    ) -> None:
+        """Merge the rows ``keep`` of ``kv`` (one per choice) into the running batch."""
+        kv.select(keep)
+        first_row = self._kv.batch_size
+        self._kv.merge(kv)
+        for row, i in enumerate(keep, start=first_row):
+            self._rows.append(job.sequences[i])
+            self._row_jobs.append(job)
+            self._last.append(job.sequences[i].last_input_id)
+            self._companions.append(companions[i])
+            if steps[i].rewind:
+                self._kv.rewind(row, steps[i].rewind)
 
     def _prefill(self, prompt_ids: list[int]) -> tuple[BatchKV, torch.Tensor]:
         length = len(prompt_ids)
@@ -202,21 +250,42 @@ class Scheduler:
             logits_to_keep=1,
         )
         self._kv.positions += 1
+        logits = out.logits[:, -1, :].float()
+        choices = self._feed_companions(logits)
         picks = pick_tokens(
-            out.logits[:, -1, :].float(), self._rows, eos_token_id=self._fallback_eos
+            logits if len(choices) == len(self._rows) else logits[choices],
+            [self._rows[r] for r in choices],
+            eos_token_id=self._fallback_eos,
         )
         by_job: dict[int, list[int]] = {}
-        for row, job in enumerate(self._row_jobs):
-            by_job.setdefault(id(job), []).append(row)
-        for rows in by_job.values():
+        for i, row in enumerate(choices):
+            by_job.setdefault(id(self._row_jobs[row]), []).append(i)
+        for picked in by_job.values():
+            rows = [choices[i] for i in picked]
             job = self._row_jobs[rows[0]]
-            steps = self._advance(job, [self._rows[r] for r in rows], [picks[r] for r in rows])
+            steps = self._advance(job, [self._rows[r] for r in rows], [picks[i] for i in picked])
             for row, step in zip(rows, steps, strict=True):
                 if step.rewind:
-                    self._kv.rewind(row, step.rewind)
+                    self._rewind(self._rows[row], step.rewind)
         for row, seq in enumerate(self._rows):
             self._last[row] = seq.last_input_id
         self._drop_rows()
+
+    def _feed_companions(self, logits: torch.Tensor) -> list[int]:
+        """Hand each companion row's logits to its processor; return the choices' own rows."""
+        choices: list[int] = []
+        for row, companion in enumerate(self._companions):
+            if companion is None:
+                choices.append(row)
+            else:
+                companion.feed(logits[row])
+        return choices
+
+    def _rewind(self, seq: Sequence, tokens: int) -> None:
+        """Rewind every row serving ``seq`` (its own and its companions') by ``tokens``."""
+        for row, owner in enumerate(self._rows):
+            if owner is seq:
+                self._kv.rewind(row, tokens)
 
     def _advance(self, job: Job, seqs: list[Sequence], picks: list[Pick]) -> list[Step]:
         """Append each pick to its sequence and post the job's outputs; return the steps.
@@ -248,12 +317,13 @@ class Scheduler:
         self._rows = [self._rows[i] for i in keep]
         self._row_jobs = [self._row_jobs[i] for i in keep]
         self._last = [self._last[i] for i in keep]
+        self._companions = [self._companions[i] for i in keep]
 
     def _fail_running(self, error: BaseException) -> None:
         for job in {id(j): j for j in self._row_jobs}.values():
             job.fail(error)
         self._kv = BatchKV.empty(self._device)
-        self._rows, self._row_jobs, self._last = [], [], []
+        self._rows, self._row_jobs, self._last, self._companions = [], [], [], []
 
     def _fail_everything(self, error: BaseException) -> None:
         self._fail_running(error)
