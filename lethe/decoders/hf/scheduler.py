@@ -135,8 +135,11 @@ class Scheduler:
             return jobs
 
     def _choices(self) -> int:
-        """Running choices (companion rows ride along and do not count against the batch)."""
-        return sum(companion is None for companion in self._companions)
+        """Unfinished running choices (companion rows ride along and do not count against the
+        batch). Also read by ``submit`` on another thread while a step runs: a choice that
+        finished in this step no longer counts, though its row goes only after the step."""
+        rows, companions = self._rows, self._companions
+        return sum(c is None and not s.finished for s, c in zip(rows, companions, strict=False))
 
     def _admit(self, job: Job) -> None:
         """Prefill the job's prompt (and its companions' prefixes), pick each choice's first
