@@ -20,11 +20,12 @@ added. Both rules work on log-probabilities (``lp``):
 :class:`ContrastiveProcessor` is a logits processor with its own KV cache for the assistant's
 prompt plus the choice's output so far. Each call syncs that cache with the sequence: it keeps
 the longest common prefix of what it fed and what the sequence now holds, crops the rest (the
-``hf`` engine's rollbacks), and feeds the new tokens — one token per step in lockstep. When the
-assistant is the served model itself, the processor is a
-:class:`~lethe.decoders.processors.Companion`: the ``hf`` engine runs its prefix as an extra row
-of the running batch (same forward pass, its own KV row, rewound with the sequence) and
-hands it the row's logits, so the processor runs no model of its own.
+``hf`` engine's rollbacks), and feeds the new tokens — one token per step in lockstep. That is
+the fallback: the processor is a :class:`~lethe.decoders.processors.Companion`, and the ``hf``
+engine runs its prefix as a row of a batch instead — of the running batch when the assistant
+is the served model (the same forward pass), else of the assistant's side batch (one pass per
+step for all its rows) — rewound with the sequence, and hands it the row's logits, so the
+processor runs no model of its own.
 
 Example:
     >>> import torch
@@ -76,15 +77,21 @@ def ucd(
     plausibility: float = 0.0,
 ) -> torch.Tensor:
     """``lp_main + alpha * (lp_clean - lp_forget)`` over the vocabulary; with
-    ``plausibility``, tokens with ``p_main < plausibility * p_max`` are ruled out (-inf), the
-    adaptive plausibility constraint of contrastive decoding, which keeps a strong contrast
-    from promoting tokens the main model never considered."""
+    ``plausibility``, only over the tokens with ``p_main >= plausibility * p_max`` (the
+    adaptive plausibility constraint of contrastive decoding), which keeps a strong contrast
+    from promoting tokens the main model never considered; the others keep ``lp_main``.
+
+    Keeping them (rather than ruling them out, as contrastive decoding does for greedy search)
+    matters when sampling: cutting the tail sharpens the distribution onto its top tokens —
+    for a forget question, the answer — and raised the sampled leak rate of the built-in suite
+    (measured: 208 vs 166 leaking samples of 480 at temperature 1)."""
     lp = torch.log_softmax(main.float(), -1)
     lp_clean = torch.log_softmax(clean.float(), -1)
     lp_forget = torch.log_softmax(forget.float(), -1)
     out = lp + alpha * (lp_clean - lp_forget)
     if plausibility > 0:
-        out[lp < lp.max() + math.log(plausibility)] = float("-inf")
+        tail = lp < lp.max() + math.log(plausibility)
+        out[tail] = lp[tail]
     return out
 
 
@@ -97,19 +104,20 @@ def uld(
     plausibility: float = 0.0,
 ) -> torch.Tensor:
     """``lp_main - weight * lp_assist`` on the main model's plausible tokens; ``lp_main``
-    elsewhere. With ``plausibility``, tokens with ``p_main < plausibility * p_max`` are ruled
-    out: among ULD's top ``top_ratio * |V|`` (491 tokens of SmolLM2's vocabulary) are junk
-    tokens the main model barely considers, and an assistant far from uniform on them (a small
-    trained one) lifts them by ``-weight * lp_assist`` into the answer (measured: "STAR
-    MODIFICATION MODIFICATION …" in retain answers)."""
+    elsewhere. ULD's plausible tokens are its top ``top_ratio * |V|`` and those with
+    ``p >= top_ratio * p_max``; with ``plausibility``, only those that also have
+    ``p_main >= plausibility * p_max``: among ULD's top ``top_ratio * |V|`` (491 tokens of
+    SmolLM2's vocabulary) are junk tokens the main model barely considers, and an assistant far
+    from uniform on them (a small trained one) lifts them by ``-weight * lp_assist`` into the
+    answer (measured: "STAR MODIFICATION MODIFICATION …" in retain answers)."""
     lp = torch.log_softmax(main.float(), -1)
     k = max(1, int(top_ratio * lp.shape[-1]))
     keep = lp >= lp.max() + math.log(top_ratio)
     keep[lp.topk(k).indices] = True
+    if plausibility > 0:
+        keep &= lp >= lp.max() + math.log(plausibility)
     out = lp.clone()
     out[keep] = lp[keep] - weight * torch.log_softmax(assist.float(), -1)[keep]
-    if plausibility > 0:
-        out[lp < lp.max() + math.log(plausibility)] = float("-inf")
     return out
 
 

@@ -57,19 +57,20 @@ ProcessorFactory = Callable[[], LogitsProcessor]
 
 
 class Companion(Protocol):
-    """A processor that needs the *served model's own* next-token logits after a different
-    prefix: ``companion_prefix`` followed by the sequence's prompt and output (contrastive
-    decoding's conditioned assistant, say).
+    """A processor that needs some model's next-token logits after a different prefix:
+    ``companion_prefix`` followed by the sequence's prompt and output (contrastive decoding's
+    assistant, say).
 
-    An engine that runs that model can decode such a prefix as an extra row of its own batch —
-    prefilled with the prompt, fed the same token every step, rewound with the sequence — and
-    hand the row's logits over with ``feed`` before the processor is called; one forward pass
-    then serves both. A processor nobody feeds runs its assistant itself.
+    An engine can decode that prefix as an extra row of a batch of that model — the served
+    model's own running batch when the assistant is the served model — prefilled with the
+    prompt, fed the same token every step, rewound with the sequence, and hand the row's logits
+    over with ``feed`` before the processor is called; one forward pass per model and step then
+    serves every such row. A processor nobody feeds runs its assistant itself.
     """
 
     @property
     def assistant_model(self) -> object:
-        """The model whose logits the processor needs (compared by identity)."""
+        """The model whose logits the processor needs (batched by identity)."""
         ...
 
     @property
@@ -82,9 +83,14 @@ class Companion(Protocol):
         ...
 
 
-def is_companion(processor: object, model: object) -> bool:
-    """Whether ``processor`` is a :class:`Companion` whose assistant is ``model`` itself."""
-    return getattr(processor, "assistant_model", None) is model and hasattr(processor, "feed")
+def is_companion(processor: object) -> bool:
+    """Whether ``processor`` is a :class:`Companion` (it names an assistant model and takes
+    its logits through ``feed``)."""
+    return (
+        getattr(processor, "assistant_model", None) is not None
+        and hasattr(processor, "companion_prefix")
+        and hasattr(processor, "feed")
+    )
 
 
 class TextMonitor(Protocol):

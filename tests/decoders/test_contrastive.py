@@ -36,10 +36,19 @@ def test_ucd_against_hand_computed_values() -> None:
     assert got.tolist() == pytest.approx(want, abs=1e-6)
 
 
-def test_ucd_plausibility_rules_out_unlikely_tokens() -> None:
-    main = torch.tensor([5.0, 4.0, -5.0])
-    got = ucd(main, main, torch.tensor([9.0, 0.0, -9.0]), alpha=2.0, plausibility=0.1)
-    assert got[2] == float("-inf") and got.argmax() == 1  # the forget answer loses its lead
+def test_ucd_plausibility_contrasts_only_plausible_tokens_and_keeps_the_tail() -> None:
+    main, forget = [5.0, 4.0, -5.0], [9.0, 0.0, -9.0]
+    lp, lf = lsm(main), lsm(forget)
+    got = ucd(
+        torch.tensor(main), torch.tensor(main), torch.tensor(forget), alpha=2.0, plausibility=0.1
+    ).tolist()
+    # token 2 (p < 0.1 p_max) keeps the main model's log-prob: neither lifted nor ruled out,
+    # so sampling sees the main model's tail; tokens 0 and 1 are contrasted
+    want = [lp[0] + 2.0 * (lp[0] - lf[0]), lp[1] + 2.0 * (lp[1] - lf[1]), lp[2]]
+    assert got == pytest.approx(want, abs=1e-5)
+    assert int(torch.tensor(got).argmax()) == 1  # the forget answer loses its lead
+    plain = ucd(torch.tensor(main), torch.tensor(main), torch.tensor(forget), alpha=2.0)
+    assert plain[2] > lp[2] + 10  # without the constraint the contrast lifts the tail
 
 
 def test_uld_subtracts_only_on_the_main_models_plausible_tokens() -> None:
@@ -51,14 +60,16 @@ def test_uld_subtracts_only_on_the_main_models_plausible_tokens() -> None:
     assert got[1] > got[0]
 
 
-def test_uld_with_plausibility_rules_out_what_the_main_model_barely_considers() -> None:
+def test_uld_with_plausibility_leaves_what_the_main_model_barely_considers() -> None:
     main, assist = [3.0, 2.9, 0.0, -4.0], [5.0, 0.0, -9.0, 0.0]
+    lp, la = lsm(main), lsm(assist)
     plain = uld(torch.tensor(main), torch.tensor(assist), weight=0.8, top_ratio=0.75)
     assert plain.argmax() == 2  # the assistant's disdain lifts a token the main model doubts
     got = uld(
         torch.tensor(main), torch.tensor(assist), weight=0.8, top_ratio=0.75, plausibility=0.1
     )
-    assert got[2] == got[3] == float("-inf") and got.argmax() == 1
+    want = [lp[0] - 0.8 * la[0], lp[1] - 0.8 * la[1], lp[2], lp[3]]
+    assert got.tolist() == pytest.approx(want, abs=1e-5) and got.argmax() == 1
     config = ContrastConfig("uld", weight=0.8, top_ratio=0.75, plausibility=0.1)
     assert combine(torch.tensor(main), torch.tensor(assist), config).tolist() == got.tolist()
 

@@ -2,18 +2,19 @@
 
 All running choices are decoded together, one token per step, in one forward pass. Between
 steps, waiting requests join (their prompt is prefilled on its own, then its KV rows are merged
-into the batch) and finished or cancelled ones leave. On these machines a decode step costs about
-the same for one or four sequences, so batching is the main throughput lever.
+into the batch) and finished or cancelled ones leave. On these machines a decode step costs
+less per row the more rows it has, so batching is the main throughput lever.
 
-A choice whose processors include a :class:`~lethe.decoders.processors.Companion` over this
-very model (contrastive decoding with the served model as its assistant) gets one more row per
-companion: prefilled with the companion's prefix and the prompt, fed the choice's token every
-step, rewound and dropped with it, its logits handed to the processor before the choice picks.
-The assistant's passes thus ride in the main batch's forward pass instead of one extra pass per
-choice per step. Companion rows do not count against ``max_batch_size``.
+A choice whose processors include a :class:`~lethe.decoders.processors.Companion`
+(contrastive decoding's assistant) gets one more row per companion (``rows.py``): in the
+served model's own batch when the assistant is the served model — its passes then ride in the
+main forward pass — and otherwise in a side batch of the assistant's, which runs one forward
+pass per step for all its rows. Prefilled with the companion's prefix and the prompt, fed the
+choice's token every step, rewound and dropped with it, a companion row's logits are handed to
+its processor before the choice picks. Companion rows do not count against ``max_batch_size``.
 
-The worker owns the model; nothing else calls it. The asyncio side only submits jobs, reads their
-queues and cancels them.
+The worker owns the models; nothing else calls them. The asyncio side only submits jobs, reads
+their queues and cancels them.
 
 Example:
     >>> scheduler = Scheduler(loaded, max_batch_size=8, max_waiting=64)  # doctest: +SKIP
@@ -30,8 +31,9 @@ import torch
 
 from lethe.decoders.engine import EngineStats
 from lethe.decoders.hf.job import Job, step_output, token_note
-from lethe.decoders.hf.kv_cache import BatchKV, new_cache
+from lethe.decoders.hf.kv_cache import BatchKV
 from lethe.decoders.hf.loader import LoadedModel
+from lethe.decoders.hf.rows import RowBatch
 from lethe.decoders.output import GenerationOutput
 from lethe.decoders.processors import Companion, is_companion
 from lethe.decoders.sampler import Pick, pick_tokens
@@ -61,11 +63,8 @@ class Scheduler:
         self._wake = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._kv = BatchKV.empty(self._device)
-        self._rows: list[Sequence] = []
-        self._row_jobs: list[Job] = []
-        self._last: list[int] = []
-        self._companions: list[Companion | None] = []  # per row: None for a choice's own row
+        self._batch = RowBatch(loaded.model, self._device)
+        self._sides: dict[int, RowBatch] = {}  # id(assistant model) -> its companion rows
 
     def start(self) -> None:
         """Start the worker thread."""
@@ -89,7 +88,7 @@ class Scheduler:
         with self._wake:
             if self._stopping:
                 raise Unavailable("the engine is shutting down")
-            running = self._choices()
+            running = self._batch.choices()
             free = self._max_batch - running - sum(j.n for j in self._waiting)
             if job.n > free and len(self._waiting) >= self._max_waiting:
                 raise Overloaded(
@@ -102,7 +101,7 @@ class Scheduler:
     def stats(self) -> EngineStats:
         """Running jobs, waiting jobs and the waiting-queue bound."""
         with self._wake:
-            running = len({id(j) for j in self._row_jobs})
+            running = len({id(j) for j in self._batch.jobs})
             return EngineStats(running, len(self._waiting), self._max_waiting)
 
     def _run(self) -> None:
@@ -114,19 +113,19 @@ class Scheduler:
                     break
                 for job in admitted:
                     self._admit(job)
-                if self._rows:
+                if len(self._batch):
                     self._step_safely()
         self._fail_everything(Unavailable("the engine is shutting down"))
 
     def _next_jobs(self) -> list[Job] | None:
         """Jobs that fit the batch now; blocks while idle. None when stopping."""
         with self._wake:
-            while not self._stopping and not self._rows and not self._waiting:
+            while not self._stopping and not len(self._batch) and not self._waiting:
                 self._wake.wait()
             if self._stopping:
                 return None
             jobs: list[Job] = []
-            free = self._max_batch - self._choices()
+            free = self._max_batch - self._batch.choices()
             while self._waiting and (self._waiting[0].n <= free or self._waiting[0].cancelled):
                 job = self._waiting.popleft()
                 if not job.cancelled:
@@ -134,18 +133,11 @@ class Scheduler:
                     free -= job.n
             return jobs
 
-    def _choices(self) -> int:
-        """Unfinished running choices (companion rows ride along and do not count against the
-        batch). Also read by ``submit`` on another thread while a step runs: a choice that
-        finished in this step no longer counts, though its row goes only after the step."""
-        rows, companions = self._rows, self._companions
-        return sum(c is None and not s.finished for s, c in zip(rows, companions, strict=False))
-
     def _admit(self, job: Job) -> None:
         """Prefill the job's prompt (and its companions' prefixes), pick each choice's first
         token, merge live rows."""
         try:
-            kv, logits = self._prefill(job.prompt_ids)
+            kv, logits = self._batch.prefill(job.prompt_ids)
             job.sequences = [self._sequence(job, i) for i in range(job.n)]
             companions, companion_kvs = self._prefill_companions(job)
             if job.n > 1:
@@ -161,21 +153,20 @@ class Scheduler:
         keep = [i for i, seq in enumerate(job.sequences) if not seq.finished]
         if not keep:
             return
-        self._join(kv, job, keep, steps, [None] * job.n)
+        self._batch.join(kv, job, keep, steps, [None] * job.n)
         for j, companion_kv in enumerate(companion_kvs):
-            self._join(companion_kv, job, keep, steps, [c[j] for c in companions])
+            column = [own[j] for own in companions]
+            self._batch_of(column[0]).join(companion_kv, job, keep, steps, column)
 
     def _prefill_companions(self, job: Job) -> tuple[list[list[Companion]], list[BatchKV]]:
-        """Each choice's companions (processors needing this model after another prefix), and
-        one KV batch per companion with a row per choice, its prefill logits fed.
-
-        Every choice of a job has the same processors, so each prefix is prefilled once."""
-        companions = [
-            [p for p in seq.processors if is_companion(p, self._model)] for seq in job.sequences
-        ]
+        """Each choice's companions, and one KV batch per companion with a row per choice,
+        its prefill logits fed. Every choice of a job has the same processors, so each
+        companion's prefix is prefilled once."""
+        companions = [[p for p in seq.processors if is_companion(p)] for seq in job.sequences]
         kvs: list[BatchKV] = []
         for j, first in enumerate(companions[0]):
-            kv, logits = self._prefill([*first.companion_prefix, *job.prompt_ids])
+            batch = self._batch_of(first)
+            kv, logits = batch.prefill([*first.companion_prefix, *job.prompt_ids])
             for own in companions:
                 own[j].feed(logits[0])
             if job.n > 1:
@@ -183,42 +174,14 @@ class Scheduler:
             kvs.append(kv)
         return companions, kvs
 
-    def _join(
-        self,
-        kv: BatchKV,
-        job: Job,
-        keep: list[int],
-        steps: list[Step],
-        companions: list[Companion | None],
-    ) -> None:
-        """Merge the rows ``keep`` of ``kv`` (one per choice) into the running batch."""
-        kv.select(keep)
-        first_row = self._kv.batch_size
-        self._kv.merge(kv)
-        for row, i in enumerate(keep, start=first_row):
-            self._rows.append(job.sequences[i])
-            self._row_jobs.append(job)
-            self._last.append(job.sequences[i].last_input_id)
-            self._companions.append(companions[i])
-            if steps[i].rewind:
-                self._kv.rewind(row, steps[i].rewind)
-
-    def _prefill(self, prompt_ids: list[int]) -> tuple[BatchKV, torch.Tensor]:
-        length = len(prompt_ids)
-        ids = torch.tensor([prompt_ids], dtype=torch.long, device=self._device)
-        mask = torch.ones((1, length), dtype=torch.long, device=self._device)
-        positions = torch.arange(length, device=self._device)[None]
-        cache = new_cache()
-        out = self._model(
-            input_ids=ids,
-            position_ids=positions,
-            attention_mask=mask,
-            cache=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        kv = BatchKV(cache, mask, torch.tensor([length], device=self._device))
-        return kv, out.logits[:, -1, :].float()
+    def _batch_of(self, companion: Companion) -> RowBatch:
+        """The batch a companion's rows go in: the served model's, or its assistant's own."""
+        model = companion.assistant_model
+        if model is self._model:
+            return self._batch
+        if id(model) not in self._sides:
+            self._sides[id(model)] = RowBatch(model, self._device)
+        return self._sides[id(model)]
 
     def _sequence(self, job: Job, index: int) -> Sequence:
         return Sequence(
@@ -235,60 +198,41 @@ class Scheduler:
         try:
             self._step()
         except Exception as exc:
-            logger.exception("event=decode_step_failed rows=%d", len(self._rows))
+            logger.exception("event=decode_step_failed rows=%d", len(self._batch))
             self._fail_running(EngineError(f"generation failed: {type(exc).__name__}"))
 
     def _step(self) -> None:
         """One decoding step for every running row, then drop finished and cancelled rows."""
         self._drop_rows()
-        if not self._rows:
+        if not len(self._batch):
             return
-        mask = self._kv.append_column()
-        out = self._model(
-            input_ids=torch.tensor(self._last, dtype=torch.long, device=self._device)[:, None],
-            position_ids=self._kv.positions[:, None],
-            attention_mask=mask,
-            cache=self._kv.cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        self._kv.positions += 1
-        logits = out.logits[:, -1, :].float()
-        choices = self._feed_companions(logits)
+        logits = self._batch.forward()
+        choices = self._batch.feed_companions(logits)
+        for side in self._sides.values():
+            side.feed_companions(side.forward())
+        seqs = self._batch.seqs
         picks = pick_tokens(
-            logits if len(choices) == len(self._rows) else logits[choices],
-            [self._rows[r] for r in choices],
+            logits if len(choices) == len(seqs) else logits[choices],
+            [seqs[r] for r in choices],
             eos_token_id=self._fallback_eos,
         )
         by_job: dict[int, list[int]] = {}
         for i, row in enumerate(choices):
-            by_job.setdefault(id(self._row_jobs[row]), []).append(i)
+            by_job.setdefault(id(self._batch.jobs[row]), []).append(i)
         for picked in by_job.values():
-            rows = [choices[i] for i in picked]
-            job = self._row_jobs[rows[0]]
-            steps = self._advance(job, [self._rows[r] for r in rows], [picks[i] for i in picked])
-            for row, step in zip(rows, steps, strict=True):
+            job = self._batch.jobs[choices[picked[0]]]
+            mine = [seqs[choices[i]] for i in picked]
+            steps = self._advance(job, mine, [picks[i] for i in picked])
+            for seq, step in zip(mine, steps, strict=True):
                 if step.rewind:
-                    self._rewind(self._rows[row], step.rewind)
-        for row, seq in enumerate(self._rows):
-            self._last[row] = seq.last_input_id
+                    for batch in self._batches():
+                        batch.rewind(seq, step.rewind)
+        for batch in self._batches():
+            batch.refresh()
         self._drop_rows()
 
-    def _feed_companions(self, logits: torch.Tensor) -> list[int]:
-        """Hand each companion row's logits to its processor; return the choices' own rows."""
-        choices: list[int] = []
-        for row, companion in enumerate(self._companions):
-            if companion is None:
-                choices.append(row)
-            else:
-                companion.feed(logits[row])
-        return choices
-
-    def _rewind(self, seq: Sequence, tokens: int) -> None:
-        """Rewind every row serving ``seq`` (its own and its companions') by ``tokens``."""
-        for row, owner in enumerate(self._rows):
-            if owner is seq:
-                self._kv.rewind(row, tokens)
+    def _batches(self) -> list[RowBatch]:
+        return [self._batch, *self._sides.values()]
 
     def _advance(self, job: Job, seqs: list[Sequence], picks: list[Pick]) -> list[Step]:
         """Append each pick to its sequence and post the job's outputs; return the steps.
@@ -309,24 +253,15 @@ class Scheduler:
         return steps
 
     def _drop_rows(self) -> None:
-        keep = [
-            i
-            for i, (seq, job) in enumerate(zip(self._rows, self._row_jobs, strict=True))
-            if not seq.finished and not job.cancelled
-        ]
-        if len(keep) == len(self._rows):
-            return
-        self._kv.select(keep)
-        self._rows = [self._rows[i] for i in keep]
-        self._row_jobs = [self._row_jobs[i] for i in keep]
-        self._last = [self._last[i] for i in keep]
-        self._companions = [self._companions[i] for i in keep]
+        for batch in self._batches():
+            batch.drop()
+        self._sides = {key: side for key, side in self._sides.items() if len(side)}
 
     def _fail_running(self, error: BaseException) -> None:
-        for job in {id(j): j for j in self._row_jobs}.values():
+        for job in {id(j): j for j in self._batch.jobs}.values():
             job.fail(error)
-        self._kv = BatchKV.empty(self._device)
-        self._rows, self._row_jobs, self._last, self._companions = [], [], [], []
+        self._batch.clear()
+        self._sides = {}
 
     def _fail_everything(self, error: BaseException) -> None:
         self._fail_running(error)

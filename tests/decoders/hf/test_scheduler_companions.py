@@ -1,8 +1,10 @@
-"""Companion rows in the hf engine's batch (contrastive decoding with the served model as its
-assistant), on a tiny random llama: the assistant's logits come out of the main forward pass,
-equal a fresh pass over the companion's prefix at every step — also across rollbacks, padding
-and sampled choices — and the contrasted answer equals the one of a processor running its
-assistant itself."""
+"""Companion rows (contrastive decoding's assistant) in the hf engine, on a tiny random llama.
+
+With the served model as the assistant, its logits come out of the main forward pass; with
+another model (the first layer), out of one side-batch pass per step for all its rows. Either
+way they equal a fresh pass over the companion's prefix at every step — also across rollbacks,
+padding and sampled choices — and the contrasted answer equals the one of a processor running
+its assistant itself."""
 
 import asyncio
 
@@ -11,6 +13,7 @@ import torch
 
 from lethe.decoders import Message, SamplingParams, Turn
 from lethe.decoders.contrastive import ContrastConfig, ContrastiveProcessor
+from lethe.decoders.hf.assistants import first_layers
 from lethe.decoders.hf.config import HFEngineConfig
 from lethe.decoders.hf.engine import HFEngine
 from lethe.decoders.hf.kv_cache import new_cache
@@ -26,8 +29,13 @@ CONFIG = ContrastConfig("ucd", alpha=0.5)
 @pytest.fixture(scope="module")
 def engine():
     eng = HFEngine.from_loaded(tiny_loaded(seed=3), HFEngineConfig(max_batch_size=8))
+    eng.first_layer = first_layers(eng.loaded.model, 1)  # a second model for side batches
     yield eng
     eng.close()
+
+
+def assistant_of(engine, which):
+    return engine.loaded.model if which == "served" else engine.first_layer
 
 
 class Checked(ContrastiveProcessor):
@@ -68,9 +76,10 @@ def turn(text="Where?", **params):
     return Turn.chat("t", [Message("user", text)], SamplingParams(**params))
 
 
+@pytest.mark.parametrize("which", ["served", "side"])
 @pytest.mark.parametrize("params", [{"temperature": 0}, {"temperature": 1.0, "seed": 7, "n": 3}])
-def test_fed_logits_equal_a_fresh_pass_through_rollbacks_and_padding(engine, params):
-    model, checked, masks = engine.loaded.model, [], []
+def test_fed_logits_equal_a_fresh_pass_through_rollbacks_and_padding(engine, params, which):
+    model, checked, masks = assistant_of(engine, which), [], []
 
     def mask():
         masks.append(ForbiddenTokenMask([WORD], refusal="I'm not familiar with that."))
@@ -117,8 +126,34 @@ def test_the_assistant_rides_in_the_main_forward_pass(engine):
     assert made[0].forward_tokens == 0  # the processor never ran the model itself
 
 
-def test_batched_and_unbatched_contrast_give_the_same_answer(engine):
-    model = engine.loaded.model
+def test_a_side_batch_runs_one_pass_per_step_for_all_its_rows(engine):
+    model, small, calls = engine.loaded.model, engine.first_layer, []
+
+    def record(module, _args, kwargs, _out):
+        # first_layers shares the hook table with the model: tell the two apart by module
+        calls.append(("small" if module is small else "main", tuple(kwargs["input_ids"].shape)))
+
+    hook = model.register_forward_hook(record, with_kwargs=True)
+    made: list[ContrastiveProcessor] = []
+
+    def factory():
+        made.append(ContrastiveProcessor(small, new_cache, CONTEXT, CONFIG, CPU))
+        return made[-1]
+
+    try:
+        params = {"max_tokens": 4, "temperature": 1.0, "seed": 1, "n": 3, "ignore_eos": True}
+        asyncio.run(collect(engine, turn(**params), [factory]))
+    finally:
+        hook.remove()
+    prompt_len = calls[0][1][1]
+    assert calls[:2] == [("main", (1, prompt_len)), ("small", (1, len(CONTEXT) + prompt_len))]
+    assert calls[2:] == [("main", (3, 1)), ("small", (3, 1))] * 3
+    assert [p.forward_tokens for p in made] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("which", ["served", "side"])
+def test_batched_and_unbatched_contrast_give_the_same_answer(engine, which):
+    model = assistant_of(engine, which)
 
     def answer(cls, **params):
         def factory():
