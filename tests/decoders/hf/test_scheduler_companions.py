@@ -1,7 +1,8 @@
 """Companion rows (contrastive decoding's assistant) in the hf engine, on a tiny random llama.
 
 With the served model as the assistant, its logits come out of the main forward pass; with
-another model (the first layer), out of one side-batch pass per step for all its rows. Either
+another model (the first layer, or the first layer with a LoRA adapter as a trained assistant
+is), out of one side-batch pass per step for all its rows. Either
 way they equal a fresh pass over the companion's prefix at every step — also across rollbacks,
 padding and sampled choices — and the contrasted answer equals the one of a processor running
 its assistant itself."""
@@ -17,6 +18,7 @@ from lethe.decoders.hf.assistants import first_layers
 from lethe.decoders.hf.config import HFEngineConfig
 from lethe.decoders.hf.engine import HFEngine
 from lethe.decoders.hf.kv_cache import new_cache
+from lethe.decoders.hf.lora import adapted_first_layers, adapter_parameters
 from lethe.decoders.masking import ForbiddenTokenMask
 from tests.decoders.hf.test_rollback import LEAK, WORD, Spell
 from tests.tiny_model import tiny_loaded
@@ -30,12 +32,18 @@ CONFIG = ContrastConfig("ucd", alpha=0.5)
 def engine():
     eng = HFEngine.from_loaded(tiny_loaded(seed=3), HFEngineConfig(max_batch_size=8))
     eng.first_layer = first_layers(eng.loaded.model, 1)  # a second model for side batches
+    eng.lora, adapters = adapted_first_layers(eng.loaded.model, 1, rank=4)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in adapter_parameters(adapters):
+            p.normal_(std=0.05)  # as if trained: not the plain first layer
+    eng.lora.eval()
     yield eng
     eng.close()
 
 
 def assistant_of(engine, which):
-    return engine.loaded.model if which == "served" else engine.first_layer
+    return {"served": engine.loaded.model, "side": engine.first_layer, "lora": engine.lora}[which]
 
 
 class Checked(ContrastiveProcessor):
@@ -76,7 +84,7 @@ def turn(text="Where?", **params):
     return Turn.chat("t", [Message("user", text)], SamplingParams(**params))
 
 
-@pytest.mark.parametrize("which", ["served", "side"])
+@pytest.mark.parametrize("which", ["served", "side", "lora"])
 @pytest.mark.parametrize("params", [{"temperature": 0}, {"temperature": 1.0, "seed": 7, "n": 3}])
 def test_fed_logits_equal_a_fresh_pass_through_rollbacks_and_padding(engine, params, which):
     model, checked, masks = assistant_of(engine, which), [], []
@@ -151,7 +159,7 @@ def test_a_side_batch_runs_one_pass_per_step_for_all_its_rows(engine):
     assert [p.forward_tokens for p in made] == [0, 0, 0]
 
 
-@pytest.mark.parametrize("which", ["served", "side"])
+@pytest.mark.parametrize("which", ["served", "side", "lora"])
 def test_batched_and_unbatched_contrast_give_the_same_answer(engine, which):
     model = assistant_of(engine, which)
 
