@@ -51,6 +51,19 @@ def test_ucd_plausibility_contrasts_only_plausible_tokens_and_keeps_the_tail() -
     assert plain[2] > lp[2] + 10  # without the constraint the contrast lifts the tail
 
 
+def test_when_sampling_the_contrast_takes_mass_from_the_answer_not_from_the_tail() -> None:
+    main = torch.zeros(50)
+    main[0], main[1] = 3.0, 2.5  # the answer, a close second, and a long tail (p < 0.1 p_max)
+    forget = main.clone()
+    forget[0] = 3.5  # the forget content makes the answer a little likelier
+    before = torch.softmax(main, -1)[0]
+    contrasted = ucd(main, main, forget, alpha=2.0, plausibility=0.1)
+    assert torch.softmax(contrasted, -1)[0] < before  # the answer is less likely to be sampled
+    ruled_out = contrasted.clone()
+    ruled_out[2:] = float("-inf")  # contrastive decoding's constraint: the tail ruled out
+    assert torch.softmax(ruled_out, -1)[0] > before  # would make the answer likelier
+
+
 def test_uld_subtracts_only_on_the_main_models_plausible_tokens() -> None:
     main, assist = [3.0, 2.9, 0.0, -4.0], [5.0, 0.0, 0.0, 0.0]
     lp, la = lsm(main), lsm(assist)
