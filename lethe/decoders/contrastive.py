@@ -84,7 +84,8 @@ def ucd(
     Keeping them (rather than ruling them out, as contrastive decoding does for greedy search)
     matters when sampling: cutting the tail sharpens the distribution onto its top tokens —
     for a forget question, the answer — and raised the sampled leak rate of the built-in suite
-    (measured: 208 vs 166 leaking samples of 480 at temperature 1)."""
+    (the technique alone on the built-in suite at temperature 1: 208 leaking samples of 480
+    with the tail ruled out, 127 with it kept, 166 for the bare model)."""
     lp = torch.log_softmax(main.float(), -1)
     lp_clean = torch.log_softmax(clean.float(), -1)
     lp_forget = torch.log_softmax(forget.float(), -1)
