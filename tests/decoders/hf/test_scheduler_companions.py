@@ -21,6 +21,7 @@ from lethe.decoders.hf.kv_cache import new_cache
 from lethe.decoders.hf.lora import adapted_first_layers, adapter_parameters
 from lethe.decoders.masking import ForbiddenTokenMask
 from tests.decoders.hf.test_rollback import LEAK, WORD, Spell
+from tests.decoders.hf.test_rollback import run as collect
 from tests.tiny_model import tiny_loaded
 
 CPU = torch.device("cpu")
@@ -71,13 +72,6 @@ class Unbatched(ContrastiveProcessor):
     """The same processor, not offered to the engine: it runs its assistant itself."""
 
     assistant_model = None
-
-
-async def collect(engine, turn, factories):
-    texts = {}
-    async for out in engine.generate(turn, factories):
-        texts[out.index] = texts.get(out.index, "") + out.text
-    return texts
 
 
 def turn(text="Where?", **params):
